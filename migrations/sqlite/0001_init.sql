@@ -1,0 +1,3 @@
+-- TEMPORARY minimal schema; replaced by the full domain schema.
+CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, email TEXT UNIQUE, password TEXT, type TEXT NOT NULL DEFAULT 'user', verified INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);
+CREATE TABLE api_tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, digest TEXT NOT NULL UNIQUE, expires_at INTEGER, description TEXT, created INTEGER NOT NULL);

@@ -1,0 +1,5 @@
+//! Domain identifiers and pure logic shared by every role. No I/O here.
+
+pub mod ids;
+
+pub use ids::{ChallengeId, InstanceId, TeamId, UserId};

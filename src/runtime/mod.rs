@@ -1,0 +1,218 @@
+//! The `Runtime` seam: where challenge instances actually run.
+//!
+//! Backends: `LocalRuntime` (challenge processes on this host; embedded default and tests) and
+//! `KubeRuntime` (Argo Workflows and per-instance namespaces). Role code sees only `Runtime`,
+//! `InstanceSpec` and `InstanceEvent`; all Pod↔domain and process↔domain mapping stays in the
+//! backend modules.
+
+mod kube;
+mod local;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ChallengeId, InstanceId, TeamId};
+
+pub use kube::KubeRuntime;
+pub use local::LocalRuntime;
+
+/// Which runtime backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeBackendKind {
+    Local,
+    Kubernetes,
+}
+
+/// The `[runtime]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub backend: RuntimeBackendKind,
+    pub local: LocalConfig,
+    pub kubernetes: KubernetesConfig,
+}
+
+impl RuntimeConfig {
+    /// Problems with this section, for configuration validation.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.local.port_range_start == 0 || self.local.port_range_start > self.local.port_range_end {
+            problems.push("runtime.local.port_range_start must be at least 1 and not above port_range_end".to_owned());
+        }
+        problems
+    }
+}
+
+/// The `[runtime.local]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    pub host: String,
+    pub ready_timeout_secs: u64,
+    pub port_range_start: u16,
+    pub port_range_end: u16,
+    pub log_lines: usize,
+}
+
+/// The `[runtime.kubernetes]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    pub argo_namespace: String,
+    pub start_template: String,
+    pub build_template: String,
+}
+
+/// Errors of the runtime seam.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The instance is not known to the runtime.
+    #[error("instance {0} not found in the runtime")]
+    NotFound(InstanceId),
+    /// The spec cannot be run by this backend (e.g. no command for a local challenge).
+    #[error("invalid instance spec: {0}")]
+    InvalidSpec(String),
+    /// The backend is not usable (not configured, not reachable, not built yet).
+    #[error("runtime unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("runtime error: {0}")]
+    Other(String),
+}
+
+/// What to run for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSpec {
+    pub instance_id: InstanceId,
+    pub team_id: TeamId,
+    pub challenge_id: ChallengeId,
+    /// DNS-safe name (≤ 63 characters) of the runtime object.
+    pub name: String,
+    /// Container image (kubernetes).
+    pub image: Option<String>,
+    /// Shell command (local runtime), run with `sh -c`.
+    pub command: Option<String>,
+    /// Port the challenge listens on inside its container (kubernetes). The local runtime
+    /// assigns a free port and passes it as `PORT`.
+    pub port: u16,
+    /// The flag handed to the instance as `FLAG` (per-team dynamic flags), if any.
+    pub flag: Option<String>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Seconds the instance may live at most (backstop for expiry).
+    pub max_lifetime_secs: u64,
+}
+
+/// What the runtime reports about an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InstanceEvent {
+    /// The runtime object exists and is starting.
+    Starting { instance_id: InstanceId },
+    /// The instance accepts connections at `upstream` (`host:port`).
+    Running { instance_id: InstanceId, upstream: String },
+    /// The instance could not start or died; `reason` is for players and admins.
+    Failed { instance_id: InstanceId, reason: String },
+    /// The runtime object is gone.
+    Stopped { instance_id: InstanceId },
+}
+
+impl InstanceEvent {
+    /// The instance the event is about.
+    pub fn instance_id(&self) -> InstanceId {
+        match self {
+            InstanceEvent::Starting { instance_id }
+            | InstanceEvent::Running { instance_id, .. }
+            | InstanceEvent::Failed { instance_id, .. }
+            | InstanceEvent::Stopped { instance_id } => *instance_id,
+        }
+    }
+}
+
+/// A runtime object as listed by the backend (for resync and ghost detection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeObject {
+    pub instance_id: InstanceId,
+    pub name: String,
+    /// The upstream when it is running.
+    pub upstream: Option<String>,
+    pub starting: bool,
+}
+
+/// The backend interface.
+#[async_trait]
+pub(crate) trait RuntimeBackend: Send + Sync + 'static {
+    async fn start(&self, spec: InstanceSpec) -> Result<(), RuntimeError>;
+    async fn stop(&self, instance_id: InstanceId) -> Result<(), RuntimeError>;
+    async fn logs(&self, instance_id: InstanceId, tail_lines: usize) -> Result<String, RuntimeError>;
+    /// Instance starts in flight (started, not yet running or failed), from the runtime's view.
+    async fn in_flight(&self) -> Result<usize, RuntimeError>;
+    async fn list(&self) -> Result<Vec<RuntimeObject>, RuntimeError>;
+    /// Events from now on. Each call returns an independent stream.
+    fn watch(&self) -> BoxStream<'static, InstanceEvent>;
+    /// Stops everything (process shutdown for the local runtime; nothing on kubernetes).
+    async fn shutdown(&self, grace: Duration);
+}
+
+/// The runtime handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime(Arc<dyn RuntimeBackend>);
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runtime")
+    }
+}
+
+impl Runtime {
+    /// Builds the configured backend. `data_dir` keeps local logs.
+    pub async fn from_config(cfg: &RuntimeConfig) -> Result<Self, RuntimeError> {
+        match cfg.backend {
+            RuntimeBackendKind::Local => Ok(Self(Arc::new(LocalRuntime::new(cfg.local.clone())))),
+            RuntimeBackendKind::Kubernetes => Ok(Self(Arc::new(KubeRuntime::connect(&cfg.kubernetes).await?))),
+        }
+    }
+
+    /// Asks the runtime to start an instance; progress arrives as events.
+    pub async fn start(&self, spec: InstanceSpec) -> Result<(), RuntimeError> {
+        self.0.start(spec).await
+    }
+
+    /// Stops an instance and removes its resources.
+    pub async fn stop(&self, instance_id: InstanceId) -> Result<(), RuntimeError> {
+        self.0.stop(instance_id).await
+    }
+
+    /// The last `tail_lines` lines of output.
+    pub async fn logs(&self, instance_id: InstanceId, tail_lines: usize) -> Result<String, RuntimeError> {
+        self.0.logs(instance_id, tail_lines).await
+    }
+
+    /// Starts in flight, for the global concurrency cap.
+    pub async fn in_flight(&self) -> Result<usize, RuntimeError> {
+        self.0.in_flight().await
+    }
+
+    /// Every runtime object.
+    pub async fn list(&self) -> Result<Vec<RuntimeObject>, RuntimeError> {
+        self.0.list().await
+    }
+
+    /// A stream of instance events from now on.
+    pub fn watch(&self) -> BoxStream<'static, InstanceEvent> {
+        self.0.watch()
+    }
+
+    /// Stops what the runtime owns at process exit.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.0.shutdown(grace).await
+    }
+}
