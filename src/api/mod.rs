@@ -4,6 +4,9 @@
 //! The foundation binds the listener and serves the JSON error shape for unknown routes; the
 //! routes themselves arrive with the admin API, contestant API, portal and admin UI issues.
 
+pub mod json;
+pub mod paths;
+
 use std::net::SocketAddr;
 
 use axum::Router;

@@ -157,7 +157,8 @@ fn configuration_file_layer_sits_between_defaults_and_environment() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fctf.toml");
     std::fs::write(&path, "[api]\nlisten = \"127.0.0.1:7000\"\npublic_url = \"https://ctf.example\"\n").unwrap();
-    let settings = load_from(Some(&path), &env(&[("FCTF_API__LISTEN", "127.0.0.1:7001")]), &Overrides::default()).unwrap();
+    let settings =
+        load_from(Some(&path), &env(&[("FCTF_API__LISTEN", "127.0.0.1:7001")]), &Overrides::default()).unwrap();
     assert_eq!(settings.api.public_url, "https://ctf.example");
     assert_eq!(settings.api.listen.to_string(), "127.0.0.1:7001");
     let missing = load_from(Some(&dir.path().join("nope.toml")), &env(&[]), &Overrides::default());

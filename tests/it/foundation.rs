@@ -29,12 +29,8 @@ async fn all_roles_run_in_one_process_on_embedded_backends() {
     assert_eq!(unknown.status(), 404);
     let body: serde_json::Value = unknown.json().await.unwrap();
     assert_eq!(body["success"], false);
-    let gateway_health = app
-        .client
-        .get(format!("http://{}/healthz", app.addrs.gateway_http.unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let gateway_health =
+        app.client.get(format!("http://{}/healthz", app.addrs.gateway_http.unwrap())).send().await.unwrap();
     assert_eq!(gateway_health.status(), 200);
     app.shutdown().await;
 }
@@ -79,8 +75,12 @@ async fn impossible_topologies_are_refused_with_every_problem_listed() {
 #[tokio::test]
 async fn a_lone_gateway_on_the_memory_cache_is_refused() {
     let data_dir = tempfile::tempdir().unwrap();
-    let settings =
-        crate::harness::settings(&Backends::Embedded, &[Role::Gateway], data_dir.path(), &[("FCTF_SECRETS__GATEWAY", "k")]);
+    let settings = crate::harness::settings(
+        &Backends::Embedded,
+        &[Role::Gateway],
+        data_dir.path(),
+        &[("FCTF_SECRETS__GATEWAY", "k")],
+    );
     let error = match App::build(settings).await {
         Ok(_) => panic!("a gateway cannot share a memory cache with an api in another process"),
         Err(error) => error.to_string(),

@@ -59,7 +59,13 @@ fn app_env(backends: &Backends, roles: &[Role], data_dir: &std::path::Path) -> H
     let roles: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
     env.insert("FCTF_ROLES".into(), roles.join(","));
     env.insert("FCTF_DATA_DIR".into(), data_dir.display().to_string());
-    for key in ["FCTF_API__LISTEN", "FCTF_CENTER__LISTEN", "FCTF_GATEWAY__HTTP_LISTEN", "FCTF_GATEWAY__TCP_LISTEN", "FCTF_OPS__LISTEN"] {
+    for key in [
+        "FCTF_API__LISTEN",
+        "FCTF_CENTER__LISTEN",
+        "FCTF_GATEWAY__HTTP_LISTEN",
+        "FCTF_GATEWAY__TCP_LISTEN",
+        "FCTF_OPS__LISTEN",
+    ] {
         env.insert(key.into(), "127.0.0.1:0".into());
     }
     env.insert("FCTF_SHUTDOWN__GRACE_PERIOD_SECS".into(), "5".into());
@@ -142,7 +148,8 @@ impl TestApp {
     pub async fn shutdown(mut self) {
         self.token.cancel();
         let task = self.task.take().expect("running");
-        let joined = tokio::time::timeout(Duration::from_secs(15), task).await.expect("app stops within the grace period");
+        let joined =
+            tokio::time::timeout(Duration::from_secs(15), task).await.expect("app stops within the grace period");
         joined.expect("app task did not panic").expect("app stopped without error");
     }
 }
