@@ -192,21 +192,21 @@ pub async fn announce(app: &App) -> anyhow::Result<()> {
     if addrs.api.is_some() {
         lines.push(format!("  player portal : {}/", settings.api.public_url.trim_end_matches('/')));
         lines.push(format!("  admin         : {}/admin", settings.api.public_url.trim_end_matches('/')));
-        if let Some(store) = &deps.store {
-            if store.count_users_with_role(crate::store::UserRole::Admin).await? == 0 {
-                let created = crate::auth::create_admin(store, "admin", None).await?;
-                let password = created.generated_password.unwrap_or_default();
-                let note = format!(
-                    "fctf initial admin account\nname: admin\npassword: {password}\nadmin API token: {}\n",
-                    created.api_token
-                );
-                let path = settings.data_dir.join("initial-admin.txt");
-                if let Err(error) = write_private_file(&path, &note) {
-                    tracing::warn!(%error, path = %path.display(), "could not keep the initial admin credentials");
-                }
-                lines.push(format!("  first start: log in as `admin` with password {password}"));
-                lines.push(format!("  (also written to {})", path.display()));
+        if let Some(store) = &deps.store
+            && store.count_users_with_role(crate::store::UserRole::Admin).await? == 0
+        {
+            let created = crate::auth::create_admin(store, "admin", None).await?;
+            let password = created.generated_password.unwrap_or_default();
+            let note = format!(
+                "fctf initial admin account\nname: admin\npassword: {password}\nadmin API token: {}\n",
+                created.api_token
+            );
+            let path = settings.data_dir.join("initial-admin.txt");
+            if let Err(error) = write_private_file(&path, &note) {
+                tracing::warn!(%error, path = %path.display(), "could not keep the initial admin credentials");
             }
+            lines.push(format!("  first start: log in as `admin` with password {password}"));
+            lines.push(format!("  (also written to {})", path.display()));
         }
     }
     if let Some(addr) = addrs.gateway_http {
