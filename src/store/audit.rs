@@ -33,7 +33,9 @@ pub struct NewAuditEntry {
 /// A recorded mutation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
+    /// Row id.
     pub id: i64,
+    /// The entry as recorded.
     pub entry: NewAuditEntry,
     /// Time (Unix seconds).
     pub date: i64,
@@ -42,19 +44,26 @@ pub struct AuditEntry {
 /// Filters for [`Store::list_audit`]; results are newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
+    /// Acting account.
     pub actor_id: Option<UserId>,
+    /// Kind of object concerned.
     pub target_type: Option<String>,
+    /// Object id, when there is one.
     pub target_id: Option<String>,
     /// Only entries with a smaller id (keyset pagination).
     pub before_id: Option<i64>,
+    /// Maximum number of rows.
     pub limit: i64,
 }
 
 /// A contestant action to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewActionLog {
+    /// The user concerned.
     pub user_id: Option<UserId>,
+    /// The team (`None`: none, or users mode).
     pub team_id: Option<TeamId>,
+    /// The challenge.
     pub challenge_id: Option<ChallengeId>,
     /// 1 access challenge, 2 start, 3 correct flag, 4 incorrect flag, 5 unlock hint, 7 stop.
     pub action_type: i64,
@@ -67,28 +76,39 @@ pub struct NewActionLog {
 /// A recorded contestant action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionLog {
+    /// Row id.
     pub id: i64,
+    /// The entry as recorded.
     pub log: NewActionLog,
+    /// When it happened (Unix seconds).
     pub date: i64,
 }
 
 /// A flag of one team's instance submitted by another team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCheatEvent {
+    /// The challenge.
     pub challenge_id: ChallengeId,
+    /// The team that submitted the flag.
     pub submitting_team_id: Option<TeamId>,
+    /// The user who submitted the flag.
     pub submitting_user_id: Option<UserId>,
     /// The team whose instance the flag belongs to.
     pub owner_team_id: Option<TeamId>,
+    /// The submitted text.
     pub provided: String,
+    /// Client address.
     pub ip: Option<String>,
 }
 
 /// A recorded cheat event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheatEvent {
+    /// Row id.
     pub id: i64,
+    /// The event as recorded.
     pub event: NewCheatEvent,
+    /// When it happened (Unix seconds).
     pub date: i64,
 }
 

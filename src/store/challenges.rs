@@ -11,8 +11,9 @@
 use std::str::FromStr;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 
+use super::scoring::{decaying_function, recompute_value_in};
 use super::sql::bool_of;
 use super::{Store, StoreError};
 use crate::domain::{ChallengeId, UserId};
@@ -70,9 +71,11 @@ pub struct DeploySettings {
     pub time_limit_minutes: Option<i64>,
     /// CPU request and limit in millicores.
     pub cpu_request: Option<i64>,
+    /// CPU limit in millicores.
     pub cpu_limit: Option<i64>,
     /// Memory request and limit in MiB.
     pub memory_request: Option<i64>,
+    /// Memory limit in MiB.
     pub memory_limit: Option<i64>,
     /// Hardened pod security context.
     pub harden_container: bool,
@@ -108,34 +111,49 @@ impl Default for DeploySettings {
 /// Every editable field of a challenge: the input of create and of full replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChallenge {
+    /// Display and lookup name.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// Markdown byline.
     pub attribution: String,
+    /// How to connect (free text).
     pub connection_info: Option<String>,
+    /// Challenge suggested after a solve.
     pub next_id: Option<ChallengeId>,
     /// 0 = unlimited.
     pub max_attempts: i64,
     /// Points (recomputed for decaying challenges).
     pub value: i64,
+    /// Category.
     pub category: String,
     /// `standard`, `dynamic`, `multiple_choice`, …
     pub kind: String,
+    /// Visibility.
     pub state: ChallengeState,
     /// CTFd requirements JSON `{"prerequisites":[ids],"anonymize":…}`.
     pub requirements: Option<String>,
     /// `any`, `all` or `team`.
     pub logic: String,
+    /// Sort key on the board.
     pub position: i64,
+    /// When it becomes visible (Unix seconds).
     pub scheduled_at: Option<i64>,
+    /// Value before any solve (decaying challenges).
     pub initial: Option<i64>,
+    /// Lowest decayed value.
     pub minimum: Option<i64>,
+    /// Decay parameter (solves to reach the minimum, or points per solve for linear).
     pub decay: Option<i64>,
     /// `static`, `linear` or `logarithmic`.
     pub function: String,
+    /// Difficulty (1 to 5).
     pub difficulty: Option<i64>,
     /// Seconds between two attempts of a team.
     pub cooldown: i64,
+    /// Account that authored it.
     pub author_id: Option<UserId>,
+    /// Deployment settings.
     pub deploy: DeploySettings,
 }
 
@@ -171,12 +189,15 @@ impl Default for NewChallenge {
 /// A stored challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
+    /// Row id.
     pub id: ChallengeId,
     /// The editable fields.
     pub spec: NewChallenge,
     /// Image build status (`PENDING_DEPLOY`, `DEPLOY_SUCCEEDED`, `DEPLOY_FAILED`), if any.
     pub deploy_status: Option<String>,
+    /// Creation time (Unix seconds).
     pub created: i64,
+    /// Last change (Unix seconds).
     pub updated: i64,
 }
 
@@ -235,26 +256,6 @@ impl Challenge {
             updated: row.try_get("updated")?,
         })
     }
-}
-
-fn decaying_function(function: &str) -> bool {
-    matches!(function, "linear" | "logarithmic")
-}
-
-/// The value of a decaying challenge after `solve_count` counted solves (CTFd's formulas; the
-/// first solver gets `initial`). `None` when `function` does not decay.
-pub fn dynamic_value(initial: i64, minimum: i64, decay: i64, function: &str, solve_count: i64) -> Option<i64> {
-    let steps = (solve_count - 1).max(0);
-    let value = match function {
-        "linear" => initial.saturating_sub(decay.saturating_mul(steps)),
-        "logarithmic" => {
-            let divisor = if decay == 0 { 1.0 } else { (decay as f64) * (decay as f64) };
-            let raw = ((minimum - initial) as f64 / divisor) * (steps as f64) * (steps as f64) + initial as f64;
-            raw.ceil() as i64
-        }
-        _ => return None,
-    };
-    Some(value.max(minimum))
 }
 
 const CHALLENGE_COLUMNS: &str = "id, name, description, attribution, connection_info, next_id, max_attempts, value, \
@@ -443,75 +444,5 @@ impl Store {
     pub async fn delete_challenge(&self, id: ChallengeId) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM challenges WHERE id = $1").bind(id.get()).execute(&self.pool).await?;
         Ok(result.rows_affected() == 1)
-    }
-
-    /// Recomputes the value of a decaying challenge from its counted solves (admin "resync");
-    /// returns the current value.
-    pub async fn recompute_challenge_value(&self, id: ChallengeId) -> Result<i64, StoreError> {
-        let mut transaction = self.begin_write().await?;
-        if !self.lock_row(&mut transaction, "challenges", id.get()).await? {
-            return Err(StoreError::NotFound);
-        }
-        let value = recompute_value_in(&mut transaction, id).await?;
-        transaction.commit().await?;
-        Ok(value)
-    }
-}
-
-/// Recomputes and stores a decaying value inside `transaction`; returns the current value.
-/// Solves count when neither the solving user nor its team is hidden or banned.
-pub(crate) async fn recompute_value_in(
-    transaction: &mut Transaction<'static, Any>,
-    id: ChallengeId,
-) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT value, initial, minimum, decay, function FROM challenges WHERE id = $1")
-        .bind(id.get())
-        .fetch_one(&mut **transaction)
-        .await?;
-    let current: i64 = row.try_get("value")?;
-    let initial: Option<i64> = row.try_get("initial")?;
-    let function: String = row.try_get("function")?;
-    let Some(initial) = initial.filter(|_| decaying_function(&function)) else {
-        return Ok(current);
-    };
-    let minimum: i64 = row.try_get::<Option<i64>, _>("minimum")?.unwrap_or(0);
-    let decay: i64 = row.try_get::<Option<i64>, _>("decay")?.unwrap_or(0);
-    let solves: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM solves JOIN users ON users.id = solves.user_id \
-         LEFT JOIN teams ON teams.id = solves.team_id \
-         WHERE solves.challenge_id = $1 AND users.hidden = 0 AND users.banned = 0 \
-         AND (teams.id IS NULL OR (teams.hidden = 0 AND teams.banned = 0))",
-    )
-    .bind(id.get())
-    .fetch_one(&mut **transaction)
-    .await?;
-    let value = dynamic_value(initial, minimum, decay, &function, solves).unwrap_or(current);
-    if value != current {
-        sqlx::query("UPDATE challenges SET value = $2 WHERE id = $1")
-            .bind(id.get())
-            .bind(value)
-            .execute(&mut **transaction)
-            .await?;
-    }
-    Ok(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn logarithmic_decay_matches_ctfd() {
-        let values: Vec<i64> =
-            [0, 1, 2, 11, 21, 40].iter().filter_map(|&n| dynamic_value(500, 100, 20, "logarithmic", n)).collect();
-        assert_eq!(values, vec![500, 500, 499, 400, 100, 100]);
-    }
-
-    #[test]
-    fn linear_decay_is_clamped_and_static_does_not_decay() {
-        assert_eq!(dynamic_value(500, 100, 50, "linear", 3), Some(400));
-        assert_eq!(dynamic_value(500, 100, 50, "linear", 100), Some(100));
-        assert_eq!(dynamic_value(500, 100, 0, "logarithmic", 5), Some(100));
-        assert_eq!(dynamic_value(500, 100, 50, "static", 3), None);
     }
 }

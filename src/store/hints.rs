@@ -20,8 +20,11 @@ use crate::domain::{ChallengeId, HintId, TeamId};
 /// A new hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewHint {
+    /// The challenge.
     pub challenge_id: ChallengeId,
+    /// Short title.
     pub title: Option<String>,
+    /// Body text.
     pub content: String,
     /// Points charged on unlock (0 = free).
     pub cost: i64,
@@ -32,17 +35,22 @@ pub struct NewHint {
 /// A stored (live) hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hint {
+    /// Row id.
     pub id: HintId,
+    /// The hint as created.
     pub hint: NewHint,
     /// `standard`.
     pub kind: String,
+    /// Creation time (Unix seconds).
     pub created: i64,
 }
 
 /// What to unlock, for whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewUnlock {
+    /// The hint.
     pub hint_id: HintId,
+    /// Who submitted or unlocked.
     pub account: Account,
     /// Refuse when the account's score is below the cost (the contestant rule).
     pub require_affordable: bool,
@@ -62,10 +70,15 @@ pub enum UnlockOutcome {
 /// A stored unlock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unlock {
+    /// Row id.
     pub id: i64,
+    /// The hint.
     pub hint_id: HintId,
+    /// Who submitted or unlocked.
     pub account: Account,
+    /// The charge for the unlock (`None` for a free hint).
     pub award_id: Option<i64>,
+    /// When it happened (Unix seconds).
     pub date: i64,
 }
 

@@ -76,7 +76,9 @@ impl FromStr for InstanceState {
 /// A new instance (created `queued`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInstance {
+    /// The team (−1 admin preview, −2 shared instance).
     pub team_id: TeamId,
+    /// The challenge.
     pub challenge_id: ChallengeId,
     /// Who asked for it.
     pub user_id: Option<UserId>,
@@ -87,19 +89,27 @@ pub struct NewInstance {
 /// A stored instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
+    /// Row id.
     pub id: InstanceId,
+    /// The team (−1 admin preview, −2 shared instance).
     pub team_id: TeamId,
+    /// The challenge.
     pub challenge_id: ChallengeId,
+    /// The user concerned.
     pub user_id: Option<UserId>,
+    /// Lifecycle state.
     pub state: InstanceState,
     /// Name of the runtime object (namespace or process name).
     pub runtime_name: Option<String>,
     /// `host:port` the gateway proxies to, once running.
     pub upstream: Option<String>,
+    /// The flag as created.
     pub flag: Option<String>,
     /// Why it stopped or failed.
     pub reason: Option<String>,
+    /// Creation time (Unix seconds).
     pub created_at: i64,
+    /// Last change (Unix seconds).
     pub updated_at: i64,
     /// When it became running.
     pub ready_at: Option<i64>,

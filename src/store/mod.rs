@@ -20,12 +20,12 @@
 //! Concurrency: exactly-once effects (a solve, a hint unlock, one live instance per team and
 //! challenge, one active session per user) are decided by unique indexes inside one
 //! transaction, never by a read-then-write in the caller. Write transactions start with
-//! [`Store::begin_write`]: on SQLite that is `BEGIN IMMEDIATE`, which takes the write lock up
+//! `Store::begin_write`: on SQLite that is `BEGIN IMMEDIATE`, which takes the write lock up
 //! front so that concurrent writers queue on `busy_timeout` (10 s) instead of failing with
 //! `SQLITE_BUSY` when a deferred transaction tries to upgrade its read lock; no retry loop is
 //! needed. A busy error that still escapes is reported as `StoreError::Unavailable`. On
 //! PostgreSQL (READ COMMITTED) transactions that compute from data they then change lock the
-//! owning row first (`SELECT … FOR NO KEY UPDATE`; [`Store::lock_row`]).
+//! owning row first (`SELECT … FOR NO KEY UPDATE`; `Store::lock_row`).
 //!
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` with matching version
 //! numbers; they run at start-up (`store.migrate_on_start`) and with `fctf migrate`.
@@ -38,6 +38,7 @@ mod flags;
 mod hints;
 mod instances;
 mod records;
+mod scoring;
 mod sessions;
 mod sql;
 mod submissions;
@@ -52,13 +53,14 @@ pub mod testing;
 pub(crate) mod tests;
 
 pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, NewAuditEntry, NewCheatEvent};
-pub use challenges::{Challenge, ChallengeState, DeploySettings, NewChallenge, dynamic_value};
+pub use challenges::{Challenge, ChallengeState, DeploySettings, NewChallenge};
 pub use config::ConfigEntry;
 pub use error::StoreError;
 pub use flags::{Flag, NewFlag};
 pub use hints::{Hint, NewHint, NewUnlock, Unlock, UnlockOutcome};
 pub use instances::{Instance, InstanceState, NewInstance};
 pub use records::{Award, ChallengeVersion, DeployRecord, NewAward, NewNotification, NewTicket, Notification, Ticket};
+pub use scoring::dynamic_value;
 pub use sessions::Session;
 pub use submissions::{Account, SolveOutcome, Submission, SubmissionKind};
 pub use teams::{JoinOutcome, NewTeam, Team, TeamUpdate};
@@ -79,7 +81,9 @@ use crate::config::Secret;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StoreBackendKind {
+    /// Embedded SQLite file (one process only).
     Sqlite,
+    /// PostgreSQL (shared by every process).
     Postgres,
 }
 
@@ -87,9 +91,13 @@ pub enum StoreBackendKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Which database.
     pub backend: StoreBackendKind,
+    /// Connection URL (secret).
     pub url: Secret,
+    /// Pool size.
     pub max_connections: u32,
+    /// Apply pending migrations when the process starts.
     pub migrate_on_start: bool,
 }
 

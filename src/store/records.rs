@@ -9,86 +9,126 @@ use crate::domain::{ChallengeId, TeamId, UserId};
 /// A manual award (negative = penalty).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewAward {
+    /// The user concerned.
     pub user_id: Option<UserId>,
+    /// The team (`None`: none, or users mode).
     pub team_id: Option<TeamId>,
+    /// Award title.
     pub name: String,
+    /// Free text.
     pub description: String,
+    /// Points (negative for penalties and hint costs).
     pub value: i64,
+    /// Category.
     pub category: Option<String>,
+    /// Icon name.
     pub icon: Option<String>,
 }
 
 /// A stored award.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Award {
+    /// Row id.
     pub id: i64,
+    /// The award as created.
     pub award: NewAward,
+    /// When it happened (Unix seconds).
     pub date: i64,
 }
 
 /// A new announcement (to everyone, or to one user or team).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewNotification {
+    /// Short title.
     pub title: String,
+    /// Body text.
     pub content: String,
     /// `alert`, `toast` or `background`.
     pub kind: String,
+    /// Play a sound in the portal.
     pub sound: bool,
+    /// The user concerned.
     pub user_id: Option<UserId>,
+    /// The team (`None`: none, or users mode).
     pub team_id: Option<TeamId>,
 }
 
 /// A stored announcement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    /// Row id.
     pub id: i64,
+    /// The announcement as created.
     pub notification: NewNotification,
+    /// When it happened (Unix seconds).
     pub date: i64,
 }
 
 /// A new support ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTicket {
+    /// Account that authored it.
     pub author_id: UserId,
+    /// Short title.
     pub title: String,
     /// Free text (`Question`, `Error`, `Inform`).
     pub kind: String,
+    /// Free text.
     pub description: String,
 }
 
 /// A stored ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
+    /// Row id.
     pub id: i64,
+    /// The ticket as opened.
     pub ticket: NewTicket,
     /// `open`, `answered`, `closed`, …
     pub status: String,
+    /// Staff member who replied.
     pub replier_id: Option<UserId>,
+    /// Staff reply.
     pub replier_message: Option<String>,
+    /// Creation time (Unix seconds).
     pub created: i64,
+    /// Last change (Unix seconds).
     pub updated: i64,
 }
 
 /// An image built for a challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChallengeVersion {
+    /// Row id.
     pub id: i64,
+    /// The challenge.
     pub challenge_id: ChallengeId,
+    /// Container image reference.
     pub image: String,
+    /// Port the image listens on.
     pub exposed_port: Option<i64>,
+    /// Account that created it.
     pub created_by: Option<UserId>,
+    /// Creation time (Unix seconds).
     pub created: i64,
 }
 
 /// One step of a challenge's build and deploy history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployRecord {
+    /// Row id.
     pub id: i64,
+    /// The challenge.
     pub challenge_id: ChallengeId,
+    /// Image version concerned.
     pub version_id: Option<i64>,
+    /// Status text.
     pub status: String,
+    /// Build or start workflow name.
     pub workflow_name: Option<String>,
+    /// Details (log excerpt, error).
     pub detail: Option<String>,
+    /// When it happened (Unix seconds).
     pub date: i64,
 }
 

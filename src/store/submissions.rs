@@ -14,7 +14,7 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::challenges::recompute_value_in;
+use super::scoring::recompute_value_in;
 use super::{Store, StoreError};
 use crate::domain::{ChallengeId, SubmissionId, TeamId, UserId};
 
@@ -31,10 +31,15 @@ pub struct Account {
 /// The verdict stored with a submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SubmissionKind {
+    /// The flag matched (a solve has the same id).
     Correct,
+    /// The flag did not match.
     Incorrect,
+    /// Part of an `all`-logic challenge.
     Partial,
+    /// Set aside by an organizer.
     Discard,
+    /// Refused by a rate limit.
     Ratelimited,
 }
 
@@ -69,12 +74,17 @@ impl FromStr for SubmissionKind {
 /// A stored submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
+    /// Row id.
     pub id: SubmissionId,
+    /// The challenge.
     pub challenge_id: ChallengeId,
+    /// Who submitted or unlocked.
     pub account: Account,
+    /// Client address.
     pub ip: Option<String>,
     /// The submitted text (trimmed by the caller).
     pub provided: String,
+    /// Type name as stored.
     pub kind: SubmissionKind,
     /// Submission time (Unix seconds).
     pub date: i64,

@@ -34,20 +34,33 @@ pub struct NewTeam {
 /// A stored team.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Team {
+    /// Row id.
     pub id: TeamId,
+    /// Id at the OAuth provider.
     pub oauth_id: Option<i64>,
+    /// Display and lookup name.
     pub name: String,
+    /// Contact e-mail address.
     pub email: Option<String>,
+    /// Password hash (argon2id PHC string, or an imported CTFd hash).
     pub password_hash: Option<String>,
+    /// CTFd `secret` field (opaque).
     pub secret: Option<String>,
+    /// Profile website.
     pub website: Option<String>,
+    /// Profile affiliation.
     pub affiliation: Option<String>,
+    /// ISO country code.
     pub country: Option<String>,
+    /// Scoreboard bracket.
     pub bracket_id: Option<BracketId>,
+    /// Left out of public lists and the scoreboard.
     pub hidden: bool,
+    /// Refused everywhere.
     pub banned: bool,
     /// The member allowed to start instances (and submit, when captain-only).
     pub captain_id: Option<UserId>,
+    /// Code to join the team.
     pub invite_code: Option<String>,
     /// Creation time (Unix seconds).
     pub created: i64,
@@ -56,16 +69,27 @@ pub struct Team {
 /// A partial update of a team; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct TeamUpdate {
+    /// Display and lookup name.
     pub name: Option<String>,
+    /// Contact e-mail address.
     pub email: Option<Option<String>>,
+    /// Password hash (argon2id PHC string, or an imported CTFd hash).
     pub password_hash: Option<Option<String>>,
+    /// CTFd `secret` field (opaque).
     pub secret: Option<Option<String>>,
+    /// Profile website.
     pub website: Option<Option<String>>,
+    /// Profile affiliation.
     pub affiliation: Option<Option<String>>,
+    /// ISO country code.
     pub country: Option<Option<String>>,
+    /// Scoreboard bracket.
     pub bracket_id: Option<Option<BracketId>>,
+    /// Code to join the team.
     pub invite_code: Option<Option<String>>,
+    /// Left out of public lists and the scoreboard.
     pub hidden: Option<bool>,
+    /// Refused everywhere.
     pub banned: Option<bool>,
 }
 

@@ -70,23 +70,39 @@ pub struct NewUser {
 /// A stored account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// Row id.
     pub id: UserId,
+    /// Id at the OAuth provider.
     pub oauth_id: Option<i64>,
+    /// Display and lookup name.
     pub name: String,
+    /// Contact e-mail address.
     pub email: Option<String>,
     /// Password hash; `None` for accounts that cannot log in with a password.
     pub password_hash: Option<String>,
+    /// Role of the account.
     pub role: UserRole,
+    /// CTFd `secret` field (opaque).
     pub secret: Option<String>,
+    /// Profile website.
     pub website: Option<String>,
+    /// Profile affiliation.
     pub affiliation: Option<String>,
+    /// ISO country code.
     pub country: Option<String>,
+    /// Preferred language code.
     pub language: Option<String>,
+    /// Scoreboard bracket.
     pub bracket_id: Option<BracketId>,
+    /// The team (`None`: none, or users mode).
     pub team_id: Option<TeamId>,
+    /// Left out of public lists and the scoreboard.
     pub hidden: bool,
+    /// Refused everywhere.
     pub banned: bool,
+    /// Approved by an organizer (or e-mail verified).
     pub verified: bool,
+    /// The user must change the password at next login.
     pub change_password: bool,
     /// Creation time (Unix seconds).
     pub created: i64,
@@ -95,20 +111,35 @@ pub struct User {
 /// A partial update of an account; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
+    /// Display and lookup name.
     pub name: Option<String>,
+    /// Contact e-mail address.
     pub email: Option<Option<String>>,
+    /// Password hash (argon2id PHC string, or an imported CTFd hash).
     pub password_hash: Option<String>,
+    /// Role of the account.
     pub role: Option<UserRole>,
+    /// Id at the OAuth provider.
     pub oauth_id: Option<Option<i64>>,
+    /// CTFd `secret` field (opaque).
     pub secret: Option<Option<String>>,
+    /// Profile website.
     pub website: Option<Option<String>>,
+    /// Profile affiliation.
     pub affiliation: Option<Option<String>>,
+    /// ISO country code.
     pub country: Option<Option<String>>,
+    /// Preferred language code.
     pub language: Option<Option<String>>,
+    /// Scoreboard bracket.
     pub bracket_id: Option<Option<BracketId>>,
+    /// Left out of public lists and the scoreboard.
     pub hidden: Option<bool>,
+    /// Refused everywhere.
     pub banned: Option<bool>,
+    /// Approved by an organizer (or e-mail verified).
     pub verified: Option<bool>,
+    /// The user must change the password at next login.
     pub change_password: Option<bool>,
 }
 

@@ -60,10 +60,10 @@ impl Harness {
 
     async fn finish(self) {
         self.store.close().await;
-        if let Cleanup::Postgres(database) = self.cleanup {
-            if let Err(error) = database.drop_database().await {
-                eprintln!("could not drop the test database: {error}");
-            }
+        if let Cleanup::Postgres(database) = self.cleanup
+            && let Err(error) = database.drop_database().await
+        {
+            eprintln!("could not drop the test database: {error}");
         }
     }
 }
