@@ -31,6 +31,7 @@
 //! numbers; they run at start-up (`store.migrate_on_start`) and with `fctf migrate`.
 
 mod audit;
+mod catalog;
 mod challenges;
 mod config;
 mod error;
@@ -53,6 +54,7 @@ pub mod testing;
 pub(crate) mod tests;
 
 pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, NewAuditEntry, NewCheatEvent};
+pub use catalog::{Bracket, StoredFile, Tag, TopicLink};
 pub use challenges::{Challenge, ChallengeState, DeploySettings, NewChallenge};
 pub use config::ConfigEntry;
 pub use error::StoreError;

@@ -142,3 +142,54 @@ pub(super) async fn recreated_hint_keeps_unlocks(store: &Store) {
     assert_eq!(again, UnlockOutcome::AlreadyUnlocked);
     assert_ne!(different.id, recreated.id);
 }
+
+pub(super) async fn tags_topics_files_and_brackets(store: &Store) {
+    let challenge_id = fixtures::challenge(store, "catalogued", 10).await;
+    let first = store.create_tag(challenge_id, "easy").await.unwrap();
+    store.create_tag(challenge_id, "web").await.unwrap();
+    let values: Vec<String> =
+        store.list_tags(Some(challenge_id)).await.unwrap().into_iter().map(|tag| tag.value).collect();
+    assert_eq!(values, vec!["easy", "web"]);
+    assert!(store.delete_tag(first.id).await.unwrap());
+    assert_eq!(store.list_tags(None).await.unwrap().len(), 1);
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.link_topic(challenge_id, "crypto").await }));
+    }
+    let mut topic_ids = std::collections::HashSet::new();
+    for task in tasks {
+        topic_ids.insert(task.await.unwrap().unwrap().topic_id);
+    }
+    assert_eq!(topic_ids.len(), 1, "a topic is created once");
+    let links = store.list_topic_links(challenge_id).await.unwrap();
+    assert_eq!(links.len(), 8);
+    assert!(store.unlink_topic(links[0].id).await.unwrap());
+    assert_eq!(store.list_topic_links(challenge_id).await.unwrap().len(), 7);
+
+    let uploaded =
+        store.upsert_file("challenge", "abc/task.zip", Some("00aa"), Some(3), Some(challenge_id)).await.unwrap();
+    let replaced =
+        store.upsert_file("challenge", "abc/task.zip", Some("11bb"), Some(4), Some(challenge_id)).await.unwrap();
+    assert_eq!(uploaded.id, replaced.id, "same location, same row");
+    assert_eq!(replaced.sha1sum.as_deref(), Some("11bb"));
+    store.upsert_file("page", "media/logo.png", None, None, None).await.unwrap();
+    assert_eq!(store.list_files(Some("challenge"), None).await.unwrap(), vec![replaced.clone()]);
+    assert_eq!(store.get_file_by_location("abc/task.zip").await.unwrap(), Some(replaced.clone()));
+    assert!(store.delete_file(replaced.id).await.unwrap());
+    assert_eq!(store.list_files(None, None).await.unwrap().len(), 1);
+
+    let bracket = store.create_bracket("students", "", "teams").await.unwrap();
+    assert_eq!(store.list_brackets().await.unwrap(), vec![bracket.clone()]);
+    let team = store
+        .create_team(&crate::store::NewTeam {
+            name: "bracketed".to_owned(),
+            bracket_id: Some(bracket.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.delete_bracket(bracket.id).await.unwrap());
+    assert_eq!(store.get_team(team.id).await.unwrap().bracket_id, None);
+}

@@ -117,6 +117,7 @@ conformance_suite!(
     challenges::challenge_round_trip_with_deploy_settings,
     challenges::flags_and_hints_in_creation_order,
     challenges::recreated_hint_keeps_unlocks,
+    challenges::tags_topics_files_and_brackets,
     scoring::record_solve_is_exactly_once_under_concurrency,
     scoring::users_mode_solves_are_per_user,
     scoring::dynamic_value_decays_with_solves,
