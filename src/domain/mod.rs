@@ -2,4 +2,4 @@
 
 pub mod ids;
 
-pub use ids::{ChallengeId, InstanceId, TeamId, UserId};
+pub use ids::{BracketId, ChallengeId, HintId, InstanceId, SubmissionId, TeamId, UserId};
