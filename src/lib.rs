@@ -34,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod domain;
+pub mod event;
 pub mod gateway;
 pub mod listener;
 pub mod metrics;

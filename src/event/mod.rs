@@ -55,8 +55,7 @@ impl std::fmt::Debug for EventSettings {
 impl EventSettings {
     /// Loads the configuration from the store.
     pub async fn load(store: Store, cache: Cache) -> Result<Self, StoreError> {
-        let rows = store.config_all().await?;
-        let config = EventConfig::from_map(rows);
+        let config = EventConfig::from_map(stored_rows(&store).await?);
         Ok(Self { store, cache, current: Arc::new(RwLock::new(Arc::new(config))) })
     }
 
@@ -78,8 +77,7 @@ impl EventSettings {
 
     /// Re-reads the store.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let rows = self.store.config_all().await?;
-        self.replace(EventConfig::from_map(rows));
+        self.replace(EventConfig::from_map(stored_rows(&self.store).await?));
         Ok(())
     }
 
@@ -97,7 +95,8 @@ impl EventSettings {
         if !problems.is_empty() {
             return Err(UpdateError::Invalid(problems));
         }
-        self.store.config_set_many(updates).await?;
+        let entries: Vec<(String, Option<String>)> = updates.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
+        self.store.set_config_many(&entries).await?;
         self.reload().await?;
         if let Err(error) = self.cache.notify(CHANGE_TOPIC, "changed").await {
             tracing::warn!(%error, "could not signal the configuration change; other processes pick it up on their next reload");
@@ -141,6 +140,12 @@ impl EventSettings {
             }
         })
     }
+}
+
+/// Stored rows with a value (a NULL value reads as absent).
+async fn stored_rows(store: &Store) -> Result<BTreeMap<String, String>, StoreError> {
+    let entries = store.list_config().await?;
+    Ok(entries.into_iter().filter_map(|entry| entry.value.map(|value| (entry.key, value))).collect())
 }
 
 #[cfg(test)]

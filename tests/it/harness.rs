@@ -33,6 +33,8 @@ pub struct RealBackends {
     pub amqp_url: String,
     /// Unique per test: cache key prefix and queue name prefix.
     pub prefix: String,
+    /// Dropped (best effort) when the last clone goes away.
+    _database: std::sync::Arc<fctf::store::testing::TestDatabase>,
 }
 
 impl Backends {
@@ -47,9 +49,15 @@ impl Backends {
             eprintln!("skipped: FCTF_TEST_DATABASE_URL, FCTF_TEST_REDIS_URL and FCTF_TEST_AMQP_URL are not all set");
             return None;
         };
-        let database_url = fctf::store::testing::create_database(&database).await.expect("a fresh test database");
+        let database = fctf::store::testing::TestDatabase::create(&database).await.expect("a fresh test database");
         let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
-        Some(Backends::Real(RealBackends { database_url, redis_url: redis, amqp_url: amqp, prefix }))
+        Some(Backends::Real(RealBackends {
+            database_url: database.url().to_owned(),
+            redis_url: redis,
+            amqp_url: amqp,
+            prefix,
+            _database: std::sync::Arc::new(database),
+        }))
     }
 }
 
