@@ -106,10 +106,13 @@ pub fn validate_value(key: &str, value: &str) -> Result<(), String> {
     }
     let ok = match key {
         "start" | "end" | "freeze" => parse_time(value).is_some(),
-        "paused" | "view_after_ctf" | "captain_only_start_challenge" | "captain_only_submit_challenge"
-        | "contestant_registration_enabled" | "bracket_view_other" | "team_self_service" => {
-            value.trim().is_empty() || parse_bool(value).is_some()
-        }
+        "paused"
+        | "view_after_ctf"
+        | "captain_only_start_challenge"
+        | "captain_only_submit_challenge"
+        | "contestant_registration_enabled"
+        | "bracket_view_other"
+        | "team_self_service" => value.trim().is_empty() || parse_bool(value).is_some(),
         "limit_challenges" | "incorrect_submissions_per_min" | "num_users" | "team_size" => {
             value.trim().is_empty() || parse_u32(value).is_some()
         }
@@ -126,7 +129,8 @@ pub fn validate_value(key: &str, value: &str) -> Result<(), String> {
 impl EventConfig {
     /// Builds the typed view from stored rows; malformed values read as defaults.
     pub fn from_map(raw: BTreeMap<String, String>) -> Self {
-        let text = |key: &str| raw.get(key).map(|value| value.trim()).filter(|value| !value.is_empty()).map(str::to_owned);
+        let text =
+            |key: &str| raw.get(key).map(|value| value.trim()).filter(|value| !value.is_empty()).map(str::to_owned);
         let flag = |key: &str, default: bool| raw.get(key).and_then(|value| parse_bool(value)).unwrap_or(default);
         let number = |key: &str, default: u32| raw.get(key).and_then(|value| parse_u32(value)).unwrap_or(default);
         let time = |key: &str| raw.get(key).and_then(|value| parse_time(value)).unwrap_or(0);
@@ -202,6 +206,6 @@ impl EventConfig {
     /// True when the category is hidden from players.
     pub fn is_category_hidden(&self, category: &str) -> bool {
         let wanted = category.trim().to_lowercase();
-        self.hidden_categories.iter().any(|hidden| *hidden == wanted)
+        self.hidden_categories.contains(&wanted)
     }
 }

@@ -86,16 +86,17 @@ impl EventSettings {
     pub async fn update(&self, updates: &BTreeMap<String, Option<String>>) -> Result<Arc<EventConfig>, UpdateError> {
         let mut problems = BTreeMap::new();
         for (key, value) in updates {
-            if let Some(value) = value {
-                if let Err(problem) = validate_value(key, value) {
-                    problems.insert(key.clone(), problem);
-                }
+            if let Some(value) = value
+                && let Err(problem) = validate_value(key, value)
+            {
+                problems.insert(key.clone(), problem);
             }
         }
         if !problems.is_empty() {
             return Err(UpdateError::Invalid(problems));
         }
-        let entries: Vec<(String, Option<String>)> = updates.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
+        let entries: Vec<(String, Option<String>)> =
+            updates.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
         self.store.set_config_many(&entries).await?;
         self.reload().await?;
         if let Err(error) = self.cache.notify(CHANGE_TOPIC, "changed").await {

@@ -1,6 +1,8 @@
 //! The one integration-test binary: in-process apps (`harness`), split-role clusters on the real
 //! backends, and process-level smoke tests of the built executable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod foundation;
 mod harness;
 mod smoke;
