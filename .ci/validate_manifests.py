@@ -17,6 +17,8 @@ manifest (Secret templates, the Argo examples):
     steps exist, scripts exist in the scripts ConfigMap;
   - the start-chal-v2-template contract (argo/README.md) on the golden example, and that the
     example's JSON parameters equal argo/examples/instance-bundle.yaml;
+  - the admission policies (argo/policies) admit what fctf does and deny hostile variants,
+    evaluated with a CEL interpreter (validate_admission.py);
   - the RabbitMQ definitions match the [queue] defaults of config/default.toml;
   - with --fctf-bin, `fctf config check` accepts the environment of every fctf container.
 A self-test first feeds known-bad documents through the same checks and fails unless each one
@@ -38,6 +40,8 @@ import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils
 import yaml
+
+import validate_admission
 
 KUSTOMIZATIONS = ["k8s/base", "k8s/overlays/production", "k8s/overlays/single", "argo"]
 # Overlays are installed together with argo/: references are resolved over both.
@@ -891,6 +895,11 @@ def run(args, schemas, report):
     bundle = check_examples(repo, built["argo"], loaded, report)
     # The objects inside the example's JSON parameters are manifests too.
     validate_docs(schemas, "argo/examples/start-workflow.json parameters", bundle, report)
+    if bundle:
+        scenarios = validate_admission.check(
+            built["argo"], loaded["argo/examples/start-workflow.json"][0], bundle[0], bundle[1:],
+            loaded["argo/examples/build-workflow.json"][0], report)
+        print(f"argo/policies: {scenarios} admission scenarios evaluated")
     check_rabbitmq(os.path.join(repo, "k8s", "rabbitmq", "definitions.json"), config, report)
     report.validated += 1
 
@@ -990,6 +999,18 @@ def self_test(schemas, config_env_keys):
     bundle_case("public DNS allowed", lambda ns, m: next(p for p in m if p["metadata"]["name"] == "allow-internet")["spec"]["egress"][0]["ports"].append({"protocol": "UDP", "port": 53}))
     bundle_case("egress to private ranges", lambda ns, m: next(p for p in m if p["metadata"]["name"] == "allow-internet")["spec"]["egress"][0]["to"][0]["ipBlock"].update(**{"except": []}))
     bundle_case("missing default-deny", lambda ns, m: m.remove(next(p for p in m if p["metadata"]["name"] == "default-deny")))
+
+    def permissive_policy(report):
+        argo_docs = kustomize(ARGS.repo, "argo")
+        for doc in argo_docs:
+            if doc.get("kind") == "ValidatingAdmissionPolicy" and doc["metadata"]["name"] == "fctf-start-challenge-scope":
+                doc["spec"]["validations"] = doc["spec"]["validations"][1:]
+        start = load_file(ARGS.repo, "argo/examples/start-workflow.json")[0]
+        bundle = load_file(ARGS.repo, "argo/examples/instance-bundle.yaml")
+        build = load_file(ARGS.repo, "argo/examples/build-workflow.json")[0]
+        validate_admission.check(argo_docs, start, bundle[0], bundle[1:], build, report)
+
+    cases.append(("admission policy without its namespace rule", permissive_policy))
 
     failures = 0
     for name, probe in cases:
