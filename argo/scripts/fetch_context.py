@@ -61,6 +61,8 @@ def download(url, target, max_bytes, timeout=60):
 
 def unpack(archive, dest):
     """Unpacks a tar archive (any compression) into dest with the `data` filter."""
+    if not hasattr(tarfile, "data_filter"):
+        raise ContextError("this Python has no tarfile extraction filters (3.12+, or 3.8-3.11 with the 2023 backport)")
     os.makedirs(dest, exist_ok=True)
     try:
         with tarfile.open(archive, mode="r:*") as tar:
