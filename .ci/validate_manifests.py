@@ -15,8 +15,9 @@ manifest (Secret templates, the Argo examples):
     existing roles and accounts, pods name existing accounts, ConfigMaps, PVCs and priority
     classes, secret keys exist in the Secret templates, workflow template parameters and
     steps exist, scripts exist in the scripts ConfigMap;
-  - the start-chal-v2-template contract (argo/README.md) on the golden example, and that the
-    example's JSON parameters equal argo/examples/instance-bundle.yaml;
+  - the start-chal-v2-template contract (argo/README.md) on the golden example, that the
+    example's JSON parameters equal argo/examples/instance-bundle.yaml, and that both are what
+    argo/examples/reference_render.py renders;
   - the admission policies (argo/policies) admit what fctf does and deny hostile variants,
     evaluated with a CEL interpreter (validate_admission.py);
   - the RabbitMQ definitions match the [queue] defaults of config/default.toml;
@@ -28,6 +29,7 @@ is caught. Prints `manifests: N validated, E errors` and exits non-zero on any e
 import argparse
 import copy
 import functools
+import importlib.util
 import ipaddress
 import json
 import os
@@ -762,9 +764,28 @@ def check_examples(repo, argo_docs, loaded, report):
     check_instance_bundle(namespace, manifests, params.get("namespace"), params.get("instance_id"), where, report)
     if [namespace] + manifests != bundle:
         report.error(where, "its parameters differ from argo/examples/instance-bundle.yaml")
+    check_reference_render(repo, start, report)
     if dig(start, "metadata", "labels", "ctf/instance") != params.get("instance_id"):
         report.error(where, "the ctf/instance label must equal the instance_id parameter")
     return [namespace] + manifests
+
+
+def check_reference_render(repo, start, report):
+    """The golden files and the README naming table are what reference_render.py produces."""
+    path = os.path.join(repo, "argo", "examples", "reference_render.py")
+    loader = importlib.util.spec_from_file_location("reference_render", path)
+    reference = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(reference)
+    if reference.workflow(reference.EXAMPLE) != start:
+        report.error("argo/examples/start-workflow.json", "differs from reference_render.py's rendering of EXAMPLE (rerun it)")
+    with open(os.path.join(repo, "argo", "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    for team, name, expected in reference.NAMING_EXAMPLES:
+        got = reference.namespace_name(team, 12, name, 4217)
+        if got != expected:
+            report.error("argo/examples/reference_render.py", f"namespace_name({team}, 12, {name!r}, 4217) = {got}, expected {expected}")
+        if f"`{expected}`" not in readme:
+            report.error("argo/README.md", f"the naming table lacks {expected}")
 
 
 # ---------------------------------------------------------------------------------------------
