@@ -170,17 +170,23 @@ pub async fn announce(app: &App) -> anyhow::Result<()> {
         }
     }
     if let Some(addr) = addrs.gateway_http {
-        lines.push(format!("  gateway http  : {addr}"));
+        lines.push(format!("  gateway http  : http://{}/", reachable(addr)));
     }
     if let Some(addr) = addrs.gateway_tcp {
-        lines.push(format!("  gateway tcp   : {addr}"));
+        lines.push(format!("  gateway tcp   : {}", reachable(addr)));
     }
     if let Some(addr) = addrs.center {
-        lines.push(format!("  center        : {addr}"));
+        lines.push(format!("  center        : http://{}/", reachable(addr)));
     }
-    lines.push(format!("  health        : http://{}/healthz  metrics: http://{}/metrics", addrs.ops, addrs.ops));
+    let ops = reachable(addrs.ops);
+    lines.push(format!("  health        : http://{ops}/healthz  metrics: http://{ops}/metrics"));
     println!("{}", lines.join("\n"));
     Ok(())
+}
+
+/// How a person on this machine reaches a listener: `localhost` for a wildcard address.
+fn reachable(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() }
 }
 
 fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
