@@ -106,7 +106,9 @@ pub(crate) trait CacheBackend: Send + Sync + 'static {
     async fn delete_if_equals(&self, key: &str, value: &[u8]) -> Result<bool, CacheError>;
     /// Remaining time to live; `None` when the key is missing or has no expiry.
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError>;
-    /// Token bucket: `capacity` tokens, refilled at `refill_per_sec`; takes one token.
+    /// Token bucket: `capacity` tokens, refilled at `refill_per_sec`; takes one token. Callers
+    /// pass `capacity >= 1` and a positive finite rate (the handle treats anything else as a
+    /// disabled limiter). The key expires once the bucket would be full again.
     async fn take_token(
         &self,
         key: &str,
@@ -115,7 +117,7 @@ pub(crate) trait CacheBackend: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<RateDecision, CacheError>;
     /// Cooldown check-and-set: when the last mark is older than `cooldown` (or absent) marks
-    /// now and returns `None`; otherwise returns the time left.
+    /// now and returns `None`; otherwise returns the time left. `cooldown` is at least 1 ms.
     async fn cooldown(&self, key: &str, cooldown: Duration, now_ms: i64) -> Result<Option<Duration>, CacheError>;
     /// Bounded counter: when the key is missing it starts at `initial`; if the counter is
     /// below `max` it is incremented and the new value returned, otherwise `None`.
@@ -138,10 +140,11 @@ pub(crate) trait CacheBackend: Send + Sync + 'static {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<SlotReservation, CacheError>;
-    /// Moves a held slot's expiry; false (and nothing changes) when the member is not held.
-    async fn refresh_slot(&self, key: &str, member: &str, expires_at_ms: i64) -> Result<bool, CacheError>;
-    /// Releases a slot; true when it was held.
-    async fn release_slot(&self, key: &str, member: &str) -> Result<bool, CacheError>;
+    /// Moves a held slot's expiry; false (and nothing changes) when the member is not held or
+    /// its slot already expired (an expired slot is never resurrected).
+    async fn refresh_slot(&self, key: &str, member: &str, expires_at_ms: i64, now_ms: i64) -> Result<bool, CacheError>;
+    /// Releases a slot; true when it was held and had not expired.
+    async fn release_slot(&self, key: &str, member: &str, now_ms: i64) -> Result<bool, CacheError>;
     /// Members whose slot has not expired.
     async fn slot_members(&self, key: &str, now_ms: i64) -> Result<Vec<String>, CacheError>;
     /// Adds `lease_id` to each scope (an expiring set with a limit) if every scope has room.
@@ -152,8 +155,16 @@ pub(crate) trait CacheBackend: Send + Sync + 'static {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<LeaseOutcome, CacheError>;
-    /// Extends a lease's expiry in every scope.
-    async fn renew_lease(&self, scopes: &[String], lease_id: &str, expires_at_ms: i64) -> Result<(), CacheError>;
+    /// Extends a lease's expiry in every scope; true when it was live in all of them. A lease
+    /// that expired in any scope is removed from all of them and false is returned (never
+    /// resurrected: its room may already be taken).
+    async fn renew_lease(
+        &self,
+        scopes: &[String],
+        lease_id: &str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, CacheError>;
     /// Removes a lease from every scope.
     async fn release_lease(&self, scopes: &[String], lease_id: &str) -> Result<(), CacheError>;
     /// Counts live leases in a scope.
@@ -280,14 +291,22 @@ impl Cache {
         }
     }
 
-    /// Takes one token from the bucket `name`.
+    /// Takes one token from the bucket `name` (`capacity` tokens, refilled continuously at
+    /// `refill_per_sec`). A capacity of 0 or a refill rate that is not a positive finite number
+    /// disables the limiter (always allowed, nothing stored), as the original gateway did.
     pub async fn rate_limit(&self, name: &str, capacity: u32, refill_per_sec: f64) -> Result<RateDecision, CacheError> {
+        if capacity == 0 || !refill_per_sec.is_finite() || refill_per_sec <= 0.0 {
+            return Ok(RateDecision { allowed: true, remaining: capacity, retry_after: Duration::ZERO });
+        }
         self.backend.take_token(&self.key(&format!("rl:{name}")), capacity, refill_per_sec, now_ms()).await
     }
 
     /// Cooldown check-and-set: `Ok(None)` when allowed (and the cooldown starts now),
-    /// `Ok(Some(left))` when still cooling down.
+    /// `Ok(Some(left))` when still cooling down. A zero cooldown always allows.
     pub async fn check_cooldown(&self, name: &str, cooldown: Duration) -> Result<Option<Duration>, CacheError> {
+        if cooldown.as_millis() == 0 {
+            return Ok(None);
+        }
         self.backend.cooldown(&self.key(&format!("cd:{name}")), cooldown, now_ms()).await
     }
 
@@ -324,13 +343,14 @@ impl Cache {
 
     /// Extends a held slot; false when the slot is not held (never resurrects one).
     pub async fn refresh_instance_slot(&self, team: &str, member: &str, hold: Duration) -> Result<bool, CacheError> {
-        let expires = now_ms().saturating_add(duration_ms(hold));
-        self.backend.refresh_slot(&self.key(&format!("slots:{team}")), member, expires).await
+        let now = now_ms();
+        let expires = now.saturating_add(duration_ms(hold));
+        self.backend.refresh_slot(&self.key(&format!("slots:{team}")), member, expires, now).await
     }
 
-    /// Releases a slot; true when it was held.
+    /// Releases a slot; true when it was held (and had not expired).
     pub async fn release_instance_slot(&self, team: &str, member: &str) -> Result<bool, CacheError> {
-        self.backend.release_slot(&self.key(&format!("slots:{team}")), member).await
+        self.backend.release_slot(&self.key(&format!("slots:{team}")), member, now_ms()).await
     }
 
     /// The members holding a live slot of the team.
@@ -382,6 +402,12 @@ pub(crate) fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A time to live in whole milliseconds for a backend expiry: at least 1 ms (Redis refuses a
+/// zero expiry, and a zero TTL means "expire at once" rather than "keep forever").
+pub(crate) fn expiry_ms(duration: Duration) -> i64 {
+    duration_ms(duration).max(1)
+}
+
 /// A held lock; released (if still ours) by `release` or on drop.
 pub struct LockGuard {
     backend: Arc<dyn CacheBackend>,
@@ -426,10 +452,13 @@ pub struct LeaseGuard {
 }
 
 impl LeaseGuard {
-    /// Extends the lease by its time to live from now.
-    pub async fn renew(&self) -> Result<(), CacheError> {
-        let expires = now_ms().saturating_add(duration_ms(self.ttl));
-        self.backend.renew_lease(&self.scopes, &self.lease_id, expires).await
+    /// Extends the lease by its time to live from now. Returns false when the lease had already
+    /// expired: it is then gone from every scope and is not revived (the holder should stop
+    /// using the connection or acquire a new lease).
+    pub async fn renew(&self) -> Result<bool, CacheError> {
+        let now = now_ms();
+        let expires = now.saturating_add(duration_ms(self.ttl));
+        self.backend.renew_lease(&self.scopes, &self.lease_id, expires, now).await
     }
 
     /// The time to live the lease was taken with (renew well within it).
