@@ -5,10 +5,18 @@
 //! bucket (429) → declared body size (413) → token from the URL (redirect) or the cookie (401
 //! when missing or bad) → per-(token, IP) bucket (429) → proxy. Connections are HTTP/1.1 with
 //! keep-alive and upgrades; the header read timeout also bounds idle keep-alive connections.
+//! Half-closed clients (`printf 'GET / ...' | nc`) still get their answer.
+//!
+//! Lingering close: when a connection ends with request bytes still unread (a 413, a 401 to a
+//! POST), closing the socket would make the kernel answer with a reset that can destroy the
+//! response before the client reads it. So, unless the connection was upgraded, the gateway
+//! keeps a duplicate of the socket, sends FIN after hyper is done, and reads and discards what
+//! the client still sends for up to `LINGER` before closing (what nginx calls lingering close).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,6 +24,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::domain::gateway_token::TokenClaims;
@@ -25,12 +34,16 @@ use crate::gateway::error::{Error, plain_response};
 use crate::gateway::limits::token_key;
 use crate::gateway::{Shared, proxy, tls};
 
+const LINGER: Duration = Duration::from_secs(2);
+
 /// What a request handler knows about its connection.
 pub(crate) struct ConnInfo {
     /// The socket peer (or the PROXY header's source).
     pub(crate) peer: IpAddr,
     /// The connection is TLS.
     pub(crate) tls: bool,
+    /// Set when the connection was handed over to an upgrade relay.
+    pub(crate) upgraded: AtomicBool,
 }
 
 /// Serves one HTTP connection until it closes or the gateway stops.
@@ -38,33 +51,63 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream,
     let _ = stream.set_nodelay(true);
     let header_timeout = Duration::from_secs(shared.cfg.http_header_timeout_secs);
     let Some(peer) = shared.resolve_peer(&mut stream, peer, header_timeout).await else { return };
+    let linger_handle = duplicate(&stream);
     let acceptor = shared.tls.as_ref().map(|acceptors| &acceptors.http);
     let Some(stream) = tls::accept(stream, acceptor, header_timeout, header_timeout).await else { return };
-    let conn = Arc::new(ConnInfo { peer: peer.ip(), tls: stream.is_tls() });
+    let conn = Arc::new(ConnInfo { peer: peer.ip(), tls: stream.is_tls(), upgraded: AtomicBool::new(false) });
+    let service_conn = conn.clone();
     let shutdown = shared.shutdown.clone();
     let hard_stop = shared.hard_stop.clone();
     let service = hyper::service::service_fn(move |request| {
         let shared = shared.clone();
-        let conn = conn.clone();
+        let conn = service_conn.clone();
         async move { Ok::<_, Infallible>(handle(&shared, &conn, request).await) }
     });
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
-    let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection.as_mut() => result,
-                () = hard_stop.cancelled() => Ok(()),
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true).half_close(true);
+    let result = {
+        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                tokio::select! {
+                    result = connection.as_mut() => result,
+                    () = hard_stop.cancelled() => Ok(()),
+                }
             }
         }
     };
     if let Err(error) = result {
         tracing::debug!(%error, "http connection ended with an error");
     }
+    if let Some(socket) = linger_handle
+        && !conn.upgraded.load(Ordering::Relaxed)
+        && !hard_stop.is_cancelled()
+    {
+        linger(socket).await;
+    }
+}
+
+/// A second handle on the connection's socket, so it can be closed gently after hyper is done.
+fn duplicate(stream: &TcpStream) -> Option<TcpStream> {
+    let socket = socket2::SockRef::from(stream).try_clone().ok()?;
+    TcpStream::from_std(std::net::TcpStream::from(socket)).ok()
+}
+
+/// Sends FIN, then discards what the client still sends (until it closes, or `LINGER`).
+async fn linger(mut socket: TcpStream) {
+    let _ = socket.shutdown().await;
+    let mut sink = [0_u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(read) = socket.read(&mut sink).await {
+            if read == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Answers one request.

@@ -94,6 +94,7 @@ pub(crate) async fn forward(
     match (switching, client_upgrade) {
         (true, Some(client_upgrade)) => {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
+            conn.upgraded.store(true, std::sync::atomic::Ordering::Relaxed);
             let pipe_shared = shared.clone();
             let exp = claims.exp;
             let instance_id = claims.instance_id;

@@ -24,6 +24,7 @@ use crate::gateway::session::{Counted, GaugeGuard, watch};
 use crate::gateway::tls::{self, ClientStream};
 use crate::gateway::{Error, Shared};
 
+const LINGER: Duration = Duration::from_secs(1);
 const AUTH_FAILED: &[u8] = b"Auth failed!\n";
 const RATE_LIMITED: &[u8] = b"Rate limit exceeded\n";
 const TOO_MANY: &[u8] = b"Too many connections for token\n";
@@ -54,11 +55,29 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream,
     let _open = GaugeGuard::new(&shared.metrics.tcp_sessions_open);
     let detect = Duration::from_millis(shared.cfg.tls_detect_timeout_ms);
     let acceptor = shared.tls.as_ref().map(|acceptors| &acceptors.tcp);
-    if let Some(mut client) = tls::accept(stream, acceptor, detect, auth_timeout).await {
-        session(&shared, &mut client, ip, &mut leases).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
-    }
+    let Some(mut client) = tls::accept(stream, acceptor, detect, auth_timeout).await else {
+        leases.release().await;
+        return;
+    };
+    session(&shared, &mut client, ip, &mut leases).await;
     leases.release().await;
+    linger(client).await;
+}
+
+/// Closes gently: FIN (and TLS close_notify), then discards what the client still sends for a
+/// moment, so a refusal message is not destroyed by a reset when the client sent more than we
+/// read.
+async fn linger(mut client: ClientStream) {
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = client.shutdown().await;
+        let mut sink = [0_u8; 4096];
+        while let Ok(read) = client.read(&mut sink).await {
+            if read == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn refusal_event(refusal: CapRefusal) -> &'static str {
