@@ -101,6 +101,11 @@ impl TestGateway {
         gateway_token::mint(&self.secret, exp, route, Some(InstanceId(instance_id)))
     }
 
+    /// The gateway secret the tokens are signed with.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }

@@ -5,6 +5,7 @@
 mod fuzz;
 mod harness;
 mod http_cases;
+mod logs;
 mod tcp_cases;
 mod tls_cases;
 
