@@ -2,5 +2,6 @@
 
 pub mod gateway_token;
 pub mod ids;
+pub mod instance_names;
 
 pub use ids::{BracketId, ChallengeId, HintId, InstanceId, SubmissionId, TeamId, UserId};
