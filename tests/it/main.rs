@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contestant_races;
+mod contestant_support;
 mod foundation;
 mod harness;
 mod smoke;
