@@ -126,6 +126,11 @@ impl Event {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
+    /// The data directory of app `index`.
+    pub fn data_dir(&self, index: usize) -> std::path::PathBuf {
+        self.settings[index % self.settings.len()].data_dir.clone()
+    }
+
     /// The URL of `path` on api process `index` (modulo the number of processes).
     pub fn url(&self, index: usize, path: &str) -> String {
         format!("{}{path}", self.apis[index % self.apis.len()])
