@@ -5,6 +5,7 @@
 //! Paths of the FCTF-compatible contestant API match case-insensitively: the whole router is
 //! wrapped in a URI rewrite (`paths::PathNormalizer`) that runs before routing.
 
+pub mod admin;
 pub mod json;
 pub mod paths;
 pub mod state;
@@ -73,7 +74,7 @@ pub const CASE_INSENSITIVE_ROUTES: &[&str] = &[];
 
 /// The api router with every sub-API.
 pub fn router(state: ApiState) -> Router {
-    Router::new().fallback(not_found).with_state(state)
+    Router::new().merge(admin::router(state.clone())).fallback(not_found).with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {
