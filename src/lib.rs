@@ -36,6 +36,7 @@ pub mod consumer;
 pub mod domain;
 pub mod event;
 pub mod gateway;
+pub mod import;
 pub mod listener;
 pub mod metrics;
 pub mod queue;

@@ -37,6 +37,7 @@ mod audit;
 mod catalog;
 mod challenges;
 mod config;
+mod dump;
 mod error;
 mod fields;
 mod flags;
@@ -65,6 +66,7 @@ pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, New
 pub use catalog::{Bracket, StoredFile, Tag, TopicLink};
 pub use challenges::{Challenge, ChallengeState, DeploySettings, NewChallenge};
 pub use config::ConfigEntry;
+pub use dump::{EVENT_TABLES, TableDump};
 pub use error::StoreError;
 pub use fields::{Field, FieldEntry, FieldOwner, NewField};
 pub use flags::{Flag, NewFlag};

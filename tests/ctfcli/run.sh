@@ -57,36 +57,45 @@ py="$venv/bin/python"
 "$ctf" version >/dev/null 2>&1 || true
 
 # --- fctf --------------------------------------------------------------------------------
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-base="http://127.0.0.1:$port"
-export FCTF_DATA_DIR="$work/data"
-export FCTF_API__LISTEN="127.0.0.1:$port"
-export FCTF_API__PUBLIC_URL="$base"
 export FCTF_CENTER__LISTEN="127.0.0.1:0"
 export FCTF_GATEWAY__HTTP_LISTEN="127.0.0.1:0"
 export FCTF_GATEWAY__TCP_LISTEN="127.0.0.1:0"
 export FCTF_OPS__LISTEN="127.0.0.1:0"
 export FCTF_LOG__LEVEL="warn"
 
-created="$("$fctf_bin" admin create --name ctfcli --password 'ctfcli-password-1' 2>&1)" \
-  || abort "fctf admin create" "$created"
-token="$(printf '%s\n' "$created" | sed -n 's/^admin API token: //p')"
-[[ -n "$token" ]] && pass "fctf admin create prints an admin token" || abort "no token in: $created"
+start_fctf() { # DATA_DIR -> sets base, token, server_pid
+  local port created
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  base="http://127.0.0.1:$port"
+  export FCTF_DATA_DIR="$1"
+  export FCTF_API__LISTEN="127.0.0.1:$port"
+  export FCTF_API__PUBLIC_URL="$base"
+  created="$("$fctf_bin" admin create --name ctfcli --password 'ctfcli-password-1' 2>&1)" \
+    || abort "fctf admin create" "$created"
+  token="$(printf '%s\n' "$created" | sed -n 's/^admin API token: //p')"
+  [[ -n "$token" ]] && pass "fctf admin create prints an admin token" || abort "no token in: $created"
+  "$fctf_bin" --role all >>"$work/fctf.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 150); do
+    if curl -sf -o /dev/null -H "Authorization: Token $token" "$base/api/v1/challenges"; then break; fi
+    kill -0 "$server_pid" 2>/dev/null || abort "fctf exited" "$(cat "$work/fctf.log")"
+    sleep 0.2
+  done
+  api GET /api/v1/challenges >/dev/null || abort "fctf did not become ready" "$(cat "$work/fctf.log")"
+  pass "fctf answers on $base"
+}
 
-"$fctf_bin" --role all >"$work/fctf.log" 2>&1 &
-server_pid=$!
+stop_fctf() {
+  kill "$server_pid" 2>/dev/null
+  wait "$server_pid" 2>/dev/null
+  server_pid=""
+}
 
 api() { # METHOD PATH -> body on stdout, fails on non-2xx
   curl -sS --fail-with-body -X "$1" -H "Authorization: Token $token" -H 'Content-Type: application/json' "$base$2"
 }
 
-for _ in $(seq 1 150); do
-  if curl -sf -o /dev/null -H "Authorization: Token $token" "$base/api/v1/challenges"; then break; fi
-  kill -0 "$server_pid" 2>/dev/null || abort "fctf exited" "$(cat "$work/fctf.log")"
-  sleep 0.2
-done
-api GET /api/v1/challenges >/dev/null || abort "fctf did not become ready" "$(cat "$work/fctf.log")"
-pass "fctf answers on $base"
+start_fctf "$work/data"
 
 # --- project -----------------------------------------------------------------------------
 project="$work/project"
@@ -212,6 +221,19 @@ check_json "files were not re-uploaded by the second sync" "len(data) == 3" "/ap
 run_ctf "$project" challenge install warmup
 expect "install of an existing challenge is refused" 1 "Install failed for:"
 check_json "no duplicate after a refused install" "len(data) == 4" "/api/v1/challenges?view=admin"
+
+# `fctf challenge import` of the same directory produces what ctfcli verifies as in sync.
+stop_fctf
+imported="$work/imported"
+import_out="$("$fctf_bin" --data-dir "$imported" challenge import "$here/challenges" 2>&1)" \
+  && grep -qF "4 challenge file(s): 4 imported, 0 failed" <<<"$import_out" \
+  && pass "fctf challenge import of the fixtures" || fail "fctf challenge import of the fixtures" "$import_out"
+start_fctf "$imported"
+write_config "$project"
+run_ctf "$project" challenge verify
+expect "ctf challenge verify against challenges imported by fctf" 0 "Success! All challenges verified!" \
+  " - Warmup" " - Flag Kinds" " - File Bundle" " - Dynamic Decay"
+grep -q "out of sync" <<<"$out" && fail "verify lists imported challenges out of sync" "$out"
 
 grep -qi "panicked" "$work/fctf.log" && fail "fctf log shows a panic" "$(cat "$work/fctf.log")"
 finish

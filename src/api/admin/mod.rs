@@ -29,7 +29,7 @@ pub mod storage;
 mod accounts;
 mod audit;
 mod challenge_fields;
-mod challenges;
+pub(crate) mod challenges;
 mod children;
 mod configs;
 mod files;
@@ -54,6 +54,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 pub use auth::{Access, Actor};
+pub use children::FLAG_TYPES;
 pub use error::AdminError;
 
 use super::ApiState;
