@@ -57,6 +57,8 @@ py="$venv/bin/python"
 "$ctf" version >/dev/null 2>&1 || true
 
 # --- fctf --------------------------------------------------------------------------------
+# Only the settings below reach fctf (CI exports FCTF_TEST_* for the test suites).
+while read -r variable; do unset "$variable"; done < <(compgen -e | grep '^FCTF_')
 export FCTF_CENTER__LISTEN="127.0.0.1:0"
 export FCTF_GATEWAY__HTTP_LISTEN="127.0.0.1:0"
 export FCTF_GATEWAY__TCP_LISTEN="127.0.0.1:0"
