@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_authz;
+mod admin_challenges;
+mod admin_support;
 mod contestant_accounts;
 mod contestant_play;
 mod contestant_races;

@@ -146,7 +146,8 @@ async fn wrk(url: String, cookie: Option<String>, measured: Vec<u32>) -> WrkFigu
                 ["99%", value] => figures.p99_ms = parse_duration_ms(value),
                 ["Non-2xx", "or", "3xx", "responses:", value] => figures.errors += value.parse().unwrap_or(0),
                 ["Socket", "errors:", ..] => {
-                    figures.errors += fields.iter().filter_map(|field| field.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>()
+                    figures.errors +=
+                        fields.iter().filter_map(|field| field.trim_end_matches(',').parse::<u64>().ok()).sum::<u64>()
                 }
                 _ => {}
             }
