@@ -187,6 +187,11 @@ async fn round_trip(api: &AdminApi, target: Db) {
     let file = api.data_dir.path().join("event.json");
     let exported = export_event(&api.store, api.data_dir.path(), &file).await.unwrap();
     assert_eq!(exported.files, 4);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "the export holds secrets");
+    }
     assert!(exported.missing_files.is_empty());
     let imported = import_event(&store, target_dir.path(), &file).await.unwrap();
     assert_eq!((imported.rows, imported.files), (exported.rows, exported.files));
