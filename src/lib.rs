@@ -33,6 +33,7 @@ pub mod center;
 pub mod cli;
 pub mod config;
 pub mod consumer;
+pub mod control;
 pub mod domain;
 pub mod event;
 pub mod gateway;

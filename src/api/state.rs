@@ -19,6 +19,8 @@ pub struct ApiState {
     pub secrets: Secrets,
     pub metrics: Metrics,
     pub deps: Deps,
+    /// The deployment center: in process when center runs here, signed HTTP otherwise.
+    pub center: crate::control::Client,
 }
 
 impl ApiState {
@@ -33,6 +35,7 @@ impl ApiState {
             secrets: deps.secrets.clone(),
             metrics: deps.metrics.clone(),
             deps: deps.clone(),
+            center: crate::control::Client::for_process(deps)?,
         })
     }
 }

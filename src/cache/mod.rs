@@ -9,7 +9,9 @@
 //! The cache holds no data of record: losing it must never lose data or kill a running
 //! instance; everything is rebuilt from the store.
 
+mod instances;
 mod memory;
+mod once;
 mod redis;
 
 #[cfg(test)]

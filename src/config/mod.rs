@@ -239,6 +239,9 @@ impl Settings {
             );
         }
         problems.extend(self.runtime.problems());
+        if roles.contains(Role::Gateway) {
+            problems.extend(self.gateway.problems());
+        }
         if self.consumer.max_in_flight == 0 {
             problems.push("consumer.max_in_flight must be at least 1".to_owned());
         }

@@ -1,38 +1,167 @@
 //! The `gateway` role: authenticated HTTP (:8080) and TCP (:1337) access to instances.
 //!
-//! The foundation binds both listeners; the proxy arrives with the gateway issue.
+//! Players hold a gateway token (`domain::gateway_token`, signed with `secrets.gateway`) naming
+//! their instance's route. HTTP: a token in the URL is exchanged for the `FCTF_Auth_Token`
+//! cookie by a redirect ([`auth`]), then every request is verified and reverse-proxied
+//! ([`http`], [`proxy`]), WebSocket upgrades included. TCP: the player gets a prompt at once,
+//! sends the token as the first line, and the connection becomes a byte pipe ([`tcp`]). Tokens
+//! of stopped instances are refused through the cache's liveness marker; rate limits and
+//! connection caps are shared through the cache ([`limits`]). TLS is detected per connection on
+//! both ports ([`tls`]); the client address honours trusted proxies ([`client_ip`]) or the
+//! PROXY protocol ([`proxy_protocol`]).
+//!
+//! Lifecycle: `bind` loads TLS and builds the shared state; `run` accepts on both listeners
+//! until cancelled, every connection running on a `TaskTracker`. On cancellation the listeners
+//! close, HTTP connections finish their current request (graceful shutdown), TCP sessions that
+//! are still authenticating close, and relaying sessions get `drain_timeout_secs` before they
+//! are cut.
+//!
+//! Nothing here logs a token, a MAC, a request body or relayed bytes; access lines go to the
+//! tracing target `fctf::gateway::access`.
+
+mod auth;
+mod body;
+mod client_ip;
+mod config;
+mod error;
+mod http;
+mod limits;
+mod metrics;
+mod proxy;
+mod proxy_protocol;
+mod route;
+mod session;
+mod tcp;
+mod tls;
+
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
-use serde::Deserialize;
-use tokio::net::TcpListener;
+use anyhow::Context as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use error::Error;
 
 use crate::app::Deps;
+use crate::domain::gateway_token::{TokenClaims, Verifier};
 
-/// The `[gateway]` section.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub http_listen: SocketAddr,
-    pub tcp_listen: SocketAddr,
-    pub public_host: String,
+/// The HTTP client used towards instances.
+pub(crate) type UpstreamClient = Client<HttpConnector, body::LimitedBody>;
+
+/// State shared by every connection of one gateway.
+pub(crate) struct Shared {
+    pub(crate) cfg: Config,
+    pub(crate) verifier: Verifier,
+    pub(crate) limits: limits::Limits,
+    pub(crate) metrics: Arc<metrics::GatewayMetrics>,
+    pub(crate) trusted: client_ip::TrustedProxies,
+    pub(crate) tls: Option<tls::TlsAcceptors>,
+    pub(crate) client: UpstreamClient,
+    pub(crate) routes: route::RouteMapper,
+    /// Cancelled when the gateway starts draining.
+    pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the drain deadline passes: every connection is cut.
+    pub(crate) hard_stop: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Shared {
+    /// Verifies a token and, when it names an instance, that the instance is live.
+    pub(crate) async fn authorize(&self, token: &str) -> Result<TokenClaims, Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = self.verifier.verify(token, now).map_err(Error::InvalidToken)?;
+        if let Some(instance_id) = claims.instance_id
+            && !self.limits.is_live(instance_id).await
+        {
+            return Err(Error::InstanceStopped);
+        }
+        Ok(claims)
+    }
+
+    /// The client address of a new connection: the PROXY header's source when the protocol is
+    /// on, else the socket peer. `None` when the connection must be dropped.
+    pub(crate) async fn resolve_peer(
+        &self,
+        stream: &mut TcpStream,
+        peer: SocketAddr,
+        wait: Duration,
+    ) -> Option<SocketAddr> {
+        if !self.cfg.proxy_protocol {
+            return Some(peer);
+        }
+        if !self.trusted.is_empty() && !self.trusted.contains(peer.ip()) {
+            tracing::debug!(%peer, "proxy protocol header from an untrusted peer refused");
+            return None;
+        }
+        match tokio::time::timeout(wait, proxy_protocol::read_header(stream)).await {
+            Ok(Ok(Some(source))) => Some(source),
+            Ok(Ok(None)) => Some(peer),
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "connection without a valid proxy protocol header dropped");
+                None
+            }
+            Err(_elapsed) => None,
+        }
+    }
 }
 
 /// The bound gateway role.
 pub struct Gateway {
     http: TcpListener,
     tcp: TcpListener,
+    shared: Arc<Shared>,
 }
 
 impl Gateway {
-    /// Binds both listeners.
-    pub async fn bind(cfg: &Config, _deps: &Deps) -> anyhow::Result<Self> {
-        let http = TcpListener::bind(cfg.http_listen).await?;
-        let tcp = TcpListener::bind(cfg.tcp_listen).await?;
-        Ok(Self { http, tcp })
+    /// Validates the section, loads TLS material and binds both listeners.
+    pub async fn bind(cfg: &Config, deps: &Deps) -> anyhow::Result<Self> {
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("invalid gateway configuration: {}", problems.join("; "));
+        }
+        let tls = match cfg.tls_files() {
+            Some((cert, key)) => Some(tls::load(&cert, &key)?),
+            None => None,
+        };
+        let http = TcpListener::bind(cfg.http_listen)
+            .await
+            .with_context(|| format!("failed to bind gateway.http_listen {}", cfg.http_listen))?;
+        let tcp = TcpListener::bind(cfg.tcp_listen)
+            .await
+            .with_context(|| format!("failed to bind gateway.tcp_listen {}", cfg.tcp_listen))?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(cfg.upstream_connect_timeout_secs)));
+        connector.set_keepalive(Some(Duration::from_secs(30)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(cfg.upstream_idle_timeout_secs))
+            .pool_max_idle_per_host(cfg.upstream_max_idle_per_host)
+            .build(connector);
+        let shared = Shared {
+            cfg: cfg.clone(),
+            verifier: Verifier::new(deps.secrets.gateway()),
+            limits: limits::Limits::new(deps.cache.clone(), cfg),
+            metrics: Arc::new(metrics::GatewayMetrics::register(&deps.metrics)),
+            trusted: client_ip::TrustedProxies::new(&cfg.trusted_proxies),
+            tls,
+            client,
+            routes: route::RouteMapper::new(&cfg.route_domain, cfg.route_port),
+            shutdown: CancellationToken::new(),
+            hard_stop: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        Ok(Self { http, tcp, shared: Arc::new(shared) })
     }
 
     /// The HTTP listener's address.
@@ -45,11 +174,62 @@ impl Gateway {
         self.tcp.local_addr()
     }
 
-    /// Serves until the token is cancelled.
+    /// Serves until the token is cancelled, then drains open connections.
     pub async fn run(self, token: CancellationToken) -> anyhow::Result<()> {
-        let router = Router::new().route("/healthz", get(|| async { "ok\n" }));
-        let _tcp = self.tcp;
-        axum::serve(self.http, router).with_graceful_shutdown(token.cancelled_owned()).await?;
+        let Self { http, tcp, shared } = self;
+        tracing::info!(
+            http = ?http.local_addr().ok(),
+            tcp = ?tcp.local_addr().ok(),
+            tls = shared.tls.is_some(),
+            "gateway listening"
+        );
+        tokio::select! {
+            () = token.cancelled() => {}
+            () = accept_loop(http, shared.clone(), Port::Http) => {}
+            () = accept_loop(tcp, shared.clone(), Port::Tcp) => {}
+        }
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        let drain = Duration::from_secs(shared.cfg.drain_timeout_secs);
+        if tokio::time::timeout(drain, shared.tracker.wait()).await.is_err() {
+            tracing::info!(open = shared.tracker.len(), "gateway drain deadline passed; cutting open connections");
+            shared.hard_stop.cancel();
+            if tokio::time::timeout(Duration::from_secs(2), shared.tracker.wait()).await.is_err() {
+                tracing::warn!(open = shared.tracker.len(), "gateway connections did not stop after being cut");
+            }
+        }
         Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Port {
+    Http,
+    Tcp,
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, port: Port) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let connection_shared = shared.clone();
+                shared.tracker.spawn(async move {
+                    match port {
+                        Port::Http => http::serve_connection(connection_shared, stream, peer).await,
+                        Port::Tcp => tcp::serve_connection(connection_shared, stream, peer).await,
+                    }
+                });
+            }
+            Err(error) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(%error, "gateway accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }

@@ -327,4 +327,13 @@ impl Store {
             .await?;
         Ok(result.rows_affected() == 1)
     }
+
+    /// How many instances are queued ahead of `id` (queued with a smaller id): a queued
+    /// player's position in the deployment queue is this plus one.
+    pub async fn count_queued_before(&self, id: InstanceId) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE state = 'queued' AND id < $1")
+            .bind(id.get())
+            .fetch_one(&self.pool)
+            .await?)
+    }
 }

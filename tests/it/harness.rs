@@ -175,16 +175,33 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// Starts one app per role group, all on the same real backends.
+    /// Starts one app per role group, all on the same real backends. Groups running center
+    /// start first, so the others are given its bound address as `center.url`; `apps` keeps
+    /// the order of `groups`.
     pub async fn spawn(groups: &[&[Role]], backends: &Backends) -> Self {
+        Self::spawn_with(groups, backends, &[]).await
+    }
+
+    /// [`TestCluster::spawn`] with extra `FCTF_*` settings for every app.
+    pub async fn spawn_with(groups: &[&[Role]], backends: &Backends, extra: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut apps = Vec::new();
-        for (index, group) in groups.iter().enumerate() {
+        let mut apps: Vec<Option<TestApp>> = groups.iter().map(|_| None).collect();
+        let mut center_url: Option<String> = None;
+        let center_first = groups.iter().enumerate().filter(|(_, group)| group.contains(&Role::Center));
+        let others = groups.iter().enumerate().filter(|(_, group)| !group.contains(&Role::Center));
+        for (index, group) in center_first.chain(others) {
             let dir = data_dir.path().join(format!("app{index}"));
-            let settings = settings(backends, group, &dir, &[]);
-            apps.push(TestApp::spawn_settings(settings).await);
+            let mut extra: Vec<(&str, &str)> = extra.to_vec();
+            if let Some(url) = &center_url {
+                extra.push(("FCTF_CENTER__URL", url));
+            }
+            let app = TestApp::spawn_settings(settings(backends, group, &dir, &extra)).await;
+            if let Some(addr) = app.addrs.center {
+                center_url.get_or_insert_with(|| format!("http://{addr}"));
+            }
+            apps[index] = Some(app);
         }
-        Self { apps, _data_dir: data_dir }
+        Self { apps: apps.into_iter().map(|app| app.expect("every group started")).collect(), _data_dir: data_dir }
     }
 
     /// Stops every app, asserting each drains cleanly.

@@ -18,9 +18,9 @@
 //!   `stop` or [`EXITED_RETENTION`] after the exit; expired records are pruned lazily by the next
 //!   call. They are not listed, not in flight and hold no port.
 //! - **Events** go through a broadcast channel of [`EVENT_CAPACITY`]; each `watch` is an
-//!   independent receiver. A watcher that falls that far behind skips the oldest events (the
-//!   runtime never blocks on a slow watcher) and a warning is logged; a reconciler must then
-//!   relist with `list()` (the listener's periodic resync does). Events are published under the
+//!   independent receiver. A watcher that falls that far behind loses the oldest events (the
+//!   runtime never blocks on a slow watcher): a warning is logged and its stream ends, so its
+//!   owner watches again and relists with `list()` (the listener does). Events are published under the
 //!   same lock that updates the records, so `list()` is never older than an event already seen.
 //! - **Shutdown** refuses new starts (`Unavailable`) and stops every instance with the given
 //!   grace. Each supervisor also holds a guard that SIGKILLs its group if the task is dropped, so
@@ -306,10 +306,12 @@ impl RuntimeBackend for LocalRuntime {
     }
 
     fn watch(&self) -> BoxStream<'static, InstanceEvent> {
-        let events = BroadcastStream::new(self.inner.events_tx.subscribe()).filter_map(|item| match item {
+        // A lagging watcher's stream ends (the `RuntimeBackend::watch` contract): its owner
+        // watches again and relists instead of silently missing events.
+        let events = BroadcastStream::new(self.inner.events_tx.subscribe()).map_while(|item| match item {
             Ok(event) => Some(event),
             Err(BroadcastStreamRecvError::Lagged(skipped)) => {
-                tracing::warn!(skipped, "runtime event watcher lagged behind; its owner must relist");
+                tracing::warn!(skipped, "runtime event watcher lagged behind; its stream ends and its owner relists");
                 None
             }
         });

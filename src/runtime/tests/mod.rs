@@ -111,6 +111,7 @@ pub(crate) fn base_spec() -> InstanceSpec {
         flag: Some(format!("fctf{{test-flag-{}}}", instance_id.get())),
         env: Default::default(),
         max_lifetime_secs: 600,
+        container: Default::default(),
     }
 }
 

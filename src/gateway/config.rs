@@ -1,0 +1,162 @@
+//! The `[gateway]` section. Defaults live in `config/default.toml` (each key documented there).
+//!
+//! A rate of 0 disables that token bucket; a connection cap of 0 disables that cap.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The `[gateway]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener (default `0.0.0.0:8080`).
+    pub http_listen: SocketAddr,
+    /// TCP listener (default `0.0.0.0:1337`).
+    pub tcp_listen: SocketAddr,
+    /// Host name players use to reach the gateway, shown in connection info.
+    pub public_host: String,
+
+    /// PEM certificate chain; TLS is served (auto-detected per connection) when set with the key.
+    pub tls_cert_file: String,
+    /// PEM private key matching `tls_cert_file`.
+    pub tls_key_file: String,
+    /// How long a new TCP-port connection may stay silent before it is served as plaintext.
+    pub tls_detect_timeout_ms: u64,
+
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` / `X-Real-IP` headers are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Every connection on both ports starts with a PROXY protocol (v1 or v2) header.
+    pub proxy_protocol: bool,
+
+    /// A bare app-name route `r` expands to `r-svc.r.<route_domain>:<route_port>`.
+    pub route_domain: String,
+    /// Port of expanded app-name routes.
+    pub route_port: u16,
+
+    /// Largest request body, declared or chunked.
+    pub http_max_body_bytes: u64,
+    /// Time a client gets to send a request's headers.
+    pub http_header_timeout_secs: u64,
+    /// Per client IP, all requests (before authentication).
+    pub http_ip_rate: f64,
+    /// Burst of `http_ip_rate`.
+    pub http_ip_burst: u32,
+    /// Per (token, client IP), authenticated requests.
+    pub http_token_rate: f64,
+    /// Burst of `http_token_rate`.
+    pub http_token_burst: u32,
+    /// Time to connect to an upstream.
+    pub upstream_connect_timeout_secs: u64,
+    /// Time an upstream gets to answer with response headers.
+    pub upstream_response_timeout_secs: u64,
+    /// Idle upstream connections kept per upstream.
+    pub upstream_max_idle_per_host: usize,
+    /// Seconds an idle upstream connection is kept.
+    pub upstream_idle_timeout_secs: u64,
+
+    /// Per client IP, new TCP connections.
+    pub tcp_ip_rate: f64,
+    /// Burst of `tcp_ip_rate`.
+    pub tcp_ip_burst: u32,
+    /// Per (token, client IP), authenticated TCP sessions.
+    pub tcp_token_rate: f64,
+    /// Burst of `tcp_token_rate`.
+    pub tcp_token_burst: u32,
+    /// TCP connections open at once, whole platform.
+    pub tcp_max_conns: u32,
+    /// TCP connections open at once per client IP.
+    pub tcp_max_conns_per_ip: u32,
+    /// TCP sessions open at once per token.
+    pub tcp_max_conns_per_token: u32,
+    /// Time a TCP client gets to send its token line.
+    pub tcp_auth_timeout_secs: u64,
+    /// Longest token line accepted.
+    pub tcp_max_token_line_bytes: usize,
+    /// Time to connect to a TCP upstream.
+    pub tcp_dial_timeout_secs: u64,
+    /// Buffer size of each direction of a TCP pipe.
+    pub tcp_copy_buf_bytes: usize,
+
+    /// Connection leases expire after this unless renewed (renewed every third of it).
+    pub lease_ttl_secs: u64,
+    /// How long an instance-liveness answer is reused in process.
+    pub liveness_cache_ms: u64,
+    /// On a cache error with no recent answer: true lets the token through, false refuses it.
+    pub liveness_fail_open: bool,
+    /// On a cache error: true lets rate limits and connection caps pass, false refuses.
+    pub limits_fail_open: bool,
+    /// On shutdown, how long open connections get to finish before they are cut.
+    pub drain_timeout_secs: u64,
+    /// Longest wait for one cache call on the request path before it counts as failed.
+    pub cache_timeout_ms: u64,
+    /// After a failed cache call, how long the cache is not asked at all (failure rules apply).
+    pub cache_retry_after_ms: u64,
+}
+
+impl Config {
+    /// Problems that make this section unusable, all at once.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            problems
+                .push("gateway.tls_cert_file and gateway.tls_key_file must be set together (or neither)".to_owned());
+        }
+        for entry in &self.trusted_proxies {
+            if crate::gateway::client_ip::parse_net(entry).is_none() {
+                problems.push(format!("gateway.trusted_proxies: `{entry}` is not an IP address or CIDR"));
+            }
+        }
+        for (name, rate) in [
+            ("http_ip_rate", self.http_ip_rate),
+            ("http_token_rate", self.http_token_rate),
+            ("tcp_ip_rate", self.tcp_ip_rate),
+            ("tcp_token_rate", self.tcp_token_rate),
+        ] {
+            if !rate.is_finite() || rate < 0.0 {
+                problems.push(format!("gateway.{name} must be a finite number, 0 or more"));
+            }
+        }
+        if self.route_port == 0 {
+            problems.push("gateway.route_port must not be 0".to_owned());
+        }
+        if self.tcp_max_token_line_bytes == 0 || self.tcp_copy_buf_bytes == 0 {
+            problems
+                .push("gateway.tcp_max_token_line_bytes and gateway.tcp_copy_buf_bytes must be at least 1".to_owned());
+        }
+        if self.cache_timeout_ms == 0 {
+            problems.push("gateway.cache_timeout_ms must be at least 1".to_owned());
+        }
+        if self.lease_ttl_secs < 3 {
+            problems.push("gateway.lease_ttl_secs must be at least 3".to_owned());
+        }
+        if self.tcp_auth_timeout_secs == 0 || self.tcp_dial_timeout_secs == 0 {
+            problems
+                .push("gateway.tcp_auth_timeout_secs and gateway.tcp_dial_timeout_secs must be at least 1".to_owned());
+        }
+        if self.upstream_connect_timeout_secs == 0
+            || self.upstream_response_timeout_secs == 0
+            || self.http_header_timeout_secs == 0
+        {
+            problems.push(
+                "gateway.upstream_connect_timeout_secs, upstream_response_timeout_secs and http_header_timeout_secs must be at least 1"
+                    .to_owned(),
+            );
+        }
+        problems
+    }
+
+    /// The certificate and key paths, when TLS is configured.
+    pub(crate) fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        if self.tls_cert_file.is_empty() || self.tls_key_file.is_empty() {
+            return None;
+        }
+        Some((PathBuf::from(&self.tls_cert_file), PathBuf::from(&self.tls_key_file)))
+    }
+
+    pub(crate) fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
+    }
+}

@@ -1,0 +1,174 @@
+//! Long-lived relays (TCP sessions and upgraded HTTP connections): the watchdog that ends them
+//! and byte counting.
+//!
+//! A relay ends when either side closes, when the token's `exp` passes, when its instance stops
+//! being live (checked every second through the in-process liveness cache), or when the drain
+//! deadline cuts every connection. While it lives, its connection leases are renewed every third
+//! of their time to live, in the same task (no extra task per session).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::domain::InstanceId;
+use crate::gateway::Shared;
+use crate::gateway::limits::Leases;
+use crate::metrics::Gauge;
+
+const LIVENESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a relay was cut by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    Expired,
+    Revoked,
+    Shutdown,
+}
+
+impl Cut {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "token_expired",
+            Self::Revoked => "instance_stopped",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Time left until `exp` (Unix seconds).
+pub(crate) fn until_exp(exp: i64) -> Duration {
+    let left_ms = exp.saturating_mul(1000).saturating_sub(chrono::Utc::now().timestamp_millis());
+    Duration::from_millis(u64::try_from(left_ms).unwrap_or(0))
+}
+
+/// Resolves when the relay must be cut; renews `leases` meanwhile.
+pub(crate) async fn watch(shared: &Shared, exp: i64, instance_id: Option<InstanceId>, leases: Option<&Leases>) -> Cut {
+    let expiry = tokio::time::sleep(until_exp(exp));
+    tokio::pin!(expiry);
+    let mut liveness = tokio::time::interval_at(Instant::now() + LIVENESS_EVERY, LIVENESS_EVERY);
+    liveness.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let renew_every = shared.limits.renew_every();
+    let mut renewal = tokio::time::interval_at(Instant::now() + renew_every, renew_every);
+    renewal.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut expiry => return Cut::Expired,
+            () = shared.hard_stop.cancelled() => return Cut::Shutdown,
+            _ = liveness.tick(), if instance_id.is_some() => {
+                if let Some(instance_id) = instance_id
+                    && !shared.limits.is_live(instance_id).await
+                {
+                    return Cut::Revoked;
+                }
+            }
+            _ = renewal.tick(), if leases.is_some() => {
+                if let Some(leases) = leases {
+                    shared.limits.renew(leases).await;
+                }
+            }
+        }
+    }
+}
+
+/// Decrements a gauge when dropped.
+pub(crate) struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    pub(crate) fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A stream that counts the bytes read from and written to it.
+pub(crate) struct Counted<S> {
+    inner: S,
+    pub(crate) read: u64,
+    pub(crate) written: u64,
+}
+
+impl<S> Counted<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Self { inner, read: 0, written: 0 }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.read += (buf.filled().len() - before) as u64;
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = &polled {
+            this.written += *written as u64;
+        }
+        polled
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Relays an upgraded HTTP connection (WebSocket) until either side closes or it is cut.
+pub(crate) async fn pipe_upgrade(
+    shared: Arc<Shared>,
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    exp: i64,
+    instance_id: Option<InstanceId>,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::debug!(%error, "http upgrade did not complete");
+            return;
+        }
+    };
+    let _open = GaugeGuard::new(&shared.metrics.http_upgrades_open);
+    let mut client = Counted::new(TokioIo::new(client));
+    let mut upstream = TokioIo::new(upstream);
+    let reason = tokio::select! {
+        result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match result {
+            Ok(_) => "closed",
+            Err(_) => "error",
+        },
+        cut = watch(&shared, exp, instance_id, None) => cut.as_str(),
+    };
+    shared.metrics.http_bytes_in.add(client.read);
+    shared.metrics.http_bytes_out.add(client.written);
+    tracing::info!(
+        target: "fctf::gateway::access",
+        proto = "http",
+        event = "upgrade_end",
+        reason,
+        bytes_in = client.read,
+        bytes_out = client.written,
+        instance = instance_id.map(InstanceId::get),
+    );
+}
