@@ -269,8 +269,10 @@ async fn sync_files(
     let mut changed = false;
     for record in &existing {
         if !desired.iter().any(|(name, _)| *name == basename(&record.file.location)) {
-            store.delete_file(record.file.id).await.map_err(message)?;
-            storage.remove(&record.file.location).await.map_err(message)?;
+            store
+                .delete_file_locked(record.file.id, async |location: &str| storage.remove(location).await)
+                .await
+                .map_err(message)?;
             changed = true;
         }
     }
@@ -286,9 +288,11 @@ async fn sync_files(
         }
         let location =
             current.map(|record| record.file.location.clone()).unwrap_or_else(|| format!("{}/{name}", random_dir()));
-        let (written_sha1, size) = storage.write(&location, bytes).await.map_err(message)?;
-        let size = i64::try_from(size).unwrap_or(i64::MAX);
-        store.upsert_file_record("challenge", &location, &written_sha1, size, &owner).await.map_err(message)?;
+        let target = location.as_str();
+        store
+            .commit_file_locked("challenge", &location, &owner, async move || storage.write(target, bytes).await)
+            .await
+            .map_err(message)?;
         changed = true;
     }
     Ok(changed)

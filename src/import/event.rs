@@ -120,18 +120,30 @@ pub async fn snapshot(store: &Store, data_dir: &Path) -> Result<(EventDocument, 
     Ok((document, summary))
 }
 
-/// Writes the event to `path` (atomically: a temporary file renamed into place).
+/// Writes the event to `path` (atomically: a temporary file renamed into place). The document
+/// holds password hashes and token digests, so it is created readable by its owner only.
 pub async fn export_event(store: &Store, data_dir: &Path, path: &Path) -> Result<EventSummary, EventError> {
     let (document, summary) = snapshot(store, data_dir).await?;
     let text = serde_json::to_vec(&document).map_err(|error| EventError::Format(error.to_string()))?;
     let temporary = path.with_extension("partial");
-    tokio::fs::write(&temporary, &text)
+    write_private(&temporary, &text)
         .await
         .map_err(|error| EventError::Io(format!("{}: {error}", temporary.display())))?;
     tokio::fs::rename(&temporary, path)
         .await
         .map_err(|error| EventError::Io(format!("{}: {error}", path.display())))?;
     Ok(summary)
+}
+
+async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.sync_all().await
 }
 
 /// Checks a document against this fctf and the target store.

@@ -10,8 +10,19 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Award, Bracket, Flag, Hint, NewAward, NewFlag, NewNotification, Notification, StoredFile, Tag};
-use super::{Store, StoreError};
+use super::{Dialect, Store, StoreError};
 use crate::domain::{BracketId, ChallengeId, HintId, TeamId, UserId};
+
+/// Why a locked file change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileCommitError {
+    /// Writing or removing the bytes failed (nothing was recorded).
+    #[error("file storage: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A topic (a label shared by challenges).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,15 +252,42 @@ impl Store {
             .await?)
     }
 
-    /// Records a file at `location` with its owner, replacing the row already there.
-    pub async fn upsert_file_record(
+    /// Takes the write lock of one file location for the rest of `transaction`: on SQLite the
+    /// database write lock (`BEGIN IMMEDIATE`) already serializes every writer of the file, on
+    /// PostgreSQL a transaction-scoped advisory lock on the location's hash does.
+    async fn lock_location(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query(
+                "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS lock_taken",
+            )
+            .bind(location)
+            .fetch_one(&mut **transaction)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Puts a file in place and records it, atomically per location across processes: `place`
+    /// (which writes the bytes at `location` and returns their SHA-1 and size) runs while the
+    /// location is locked, and the row is written in the same transaction, so concurrent
+    /// uploads to one location leave the bytes and the row of the same upload.
+    pub async fn commit_file_locked<F>(
         &self,
         kind: &str,
         location: &str,
-        sha1sum: &str,
-        size: i64,
         owner: &FileOwner,
-    ) -> Result<FileRecord, StoreError> {
+        place: F,
+    ) -> Result<FileRecord, FileCommitError>
+    where
+        F: AsyncFnOnce() -> std::io::Result<(String, u64)>,
+    {
+        let mut transaction = self.begin_write().await?;
+        self.lock_location(&mut transaction, location).await?;
+        let (sha1sum, size) = place().await?;
         let sql = format!(
             "INSERT INTO files (type, location, sha1sum, size, challenge_id, page_id, solution_id, created) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (location) DO UPDATE SET type = excluded.type, \
@@ -259,15 +297,47 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(kind)
             .bind(location)
-            .bind(sha1sum)
-            .bind(size)
+            .bind(&sha1sum)
+            .bind(i64::try_from(size).unwrap_or(i64::MAX))
             .bind(owner.challenge_id.map(ChallengeId::get))
             .bind(owner.page_id)
             .bind(owner.solution_id)
             .bind(super::now())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(file_record_of(&row)?)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(StoreError::from)?;
+        let record = file_record_of(&row).map_err(StoreError::from)?;
+        transaction.commit().await.map_err(StoreError::from)?;
+        Ok(record)
+    }
+
+    /// Deletes a file row and, under the same location lock, its bytes (`remove`); `None` when
+    /// the row did not exist. If `remove` fails the row stays.
+    pub async fn delete_file_locked<F>(&self, id: i64, remove: F) -> Result<Option<FileRecord>, FileCommitError>
+    where
+        F: AsyncFnOnce(&str) -> std::io::Result<()>,
+    {
+        let Some(record) = (match self.get_file_record(id).await {
+            Ok(record) => Some(record),
+            Err(StoreError::NotFound) => None,
+            Err(error) => return Err(error.into()),
+        }) else {
+            return Ok(None);
+        };
+        let mut transaction = self.begin_write().await?;
+        self.lock_location(&mut transaction, &record.file.location).await?;
+        let deleted = sqlx::query("DELETE FROM files WHERE id = $1 AND location = $2")
+            .bind(id)
+            .bind(&record.file.location)
+            .execute(&mut *transaction)
+            .await
+            .map_err(StoreError::from)?;
+        if deleted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        remove(&record.file.location).await?;
+        transaction.commit().await.map_err(StoreError::from)?;
+        Ok(Some(record))
     }
 
     /// Reads a file row; `NotFound` when it does not exist.

@@ -63,7 +63,7 @@ pub mod testing;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use admin_edits::{FileOwner, FileRecord, Topic};
+pub use admin_edits::{FileCommitError, FileOwner, FileRecord, Topic};
 pub use admin_results::{MarkOutcome, ScoreEvent, Standing, SubmissionFilter};
 pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, NewAuditEntry, NewCheatEvent};
 pub use catalog::{Bracket, StoredFile, Tag, TopicLink};

@@ -181,7 +181,9 @@ check_json "challenge files have locations <dir>/<name> and lowercase sha1 sums"
   "len(data) == 3 and all(len(f['location'].split('/')) == 2 and len(f['sha1sum']) == 40 and f['sha1sum'] == f['sha1sum'].lower() for f in data)" \
   "/api/v1/files?type=challenge"
 check_json "one copy of every flag after sync" "len(data) == 6" "/api/v1/flags"
-check_json "GET /api/v1/solutions answers a list" "data == []" "/api/v1/solutions"
+check_json "the write-up is stored with its image link rewritten" \
+  "len(data) == 1 and data[0]['state'] == 'visible' and '](/files/' in data[0]['content']" "/api/v1/solutions"
+check_json "the write-up image is a solution file" "len(data) >= 1" "/api/v1/files?type=solution"
 
 run_ctf "$project" challenge mirror
 expect "ctf challenge mirror (everything in sync)" 0 "Success! All challenges mirrored!" "already in sync"
@@ -211,6 +213,40 @@ fi
 run_ctf "$copy" challenge verify
 expect "verify the mirrored copy" 0 "Success! All challenges verified!" " - File Bundle"
 
+# Instance configuration, pages and media (ctfcli's other admin API users).
+run_ctf "$project" instance config set ctf_name "ctfcli Finals"
+expect "ctf instance config set" 0 "Successfully set 'ctf_name'"
+run_ctf "$project" instance config get ctf_name
+expect "ctf instance config get" 0 "ctfcli Finals"
+run_ctf "$project" instance config pull
+expect "ctf instance config pull" 0 "Successfully pulled configuration"
+grep -q "ctf_name = ctfcli Finals" "$project/.ctf/config" && pass "pulled settings are in .ctf/config" \
+  || fail "pulled settings are in .ctf/config" "$(cat "$project/.ctf/config")"
+run_ctf "$project" instance config push
+expect "ctf instance config push" 0 "Successfully pushed config"
+
+mkdir -p "$project/pages"
+printf -- '---\nroute: rules\ntitle: Rules\ndraft: false\nhidden: false\nauth_required: false\n---\nBe nice.\n' \
+  >"$project/pages/rules.md"
+run_ctf "$project" pages push
+expect "ctf pages push" 0 "Successfully pushed page"
+sed -i 's/Be nice./Be very nice./' "$project/pages/rules.md"
+run_ctf "$project" pages sync
+expect "ctf pages sync" 0 "Successfully synced page"
+check_json "the synced page is stored once with its new content" \
+  "len(data) == 1 and data[0]['route'] == 'rules' and 'content' not in data[0]" "/api/v1/pages"
+page_id="$(api GET /api/v1/pages | "$py" -c 'import json, sys; print(json.load(sys.stdin)["data"][0]["id"])')"
+check_json "the page content was updated" "data['content'].strip() == 'Be very nice.'" "/api/v1/pages/$page_id"
+
+cp "$here/challenges/file-bundle/dist/capture.bin" "$project/logo.bin"
+run_ctf "$project" media add logo.bin
+expect "ctf media add" 0
+run_ctf "$project" media url media/logo.bin
+expect "ctf media url" 0 "$base/files/media/logo.bin"
+curl -sf -H "Authorization: Token $token" -o "$work/logo.download" "$base/files/media/logo.bin" \
+  && cmp -s "$work/logo.download" "$project/logo.bin" && pass "media downloads byte for byte" \
+  || fail "media downloads byte for byte"
+
 # A second sync of the unchanged project changes nothing.
 run_ctf "$project" challenge sync
 expect "second ctf challenge sync" 0 "Success! All challenges synced!"
@@ -218,6 +254,7 @@ run_ctf "$project" challenge verify
 expect "verify after the second sync" 0 "Success! All challenges verified!"
 check_json "still four challenges after two syncs" "len(data) == 4" "/api/v1/challenges?view=admin"
 check_json "files were not re-uploaded by the second sync" "len(data) == 3" "/api/v1/files?type=challenge"
+check_json "the media file is untouched by syncs" "len(data) == 1" "/api/v1/files?type=page"
 
 # install without --force refuses existing challenges instead of duplicating them.
 run_ctf "$project" challenge install warmup

@@ -210,10 +210,21 @@ async fn sessions_need_csrf_for_changes(api: AdminApi) {
             .await
             .is_err()
     );
-    // A second login revokes the first session.
-    fctf::api::admin::auth::open_session(&api.store, &api.state.secrets, &admin, 3600, None, None, true).await.unwrap();
+    // A second login revokes the first session; logging out ends the second.
+    let second = fctf::api::admin::auth::open_session(&api.store, &api.state.secrets, &admin, 3600, None, None, true)
+        .await
+        .unwrap();
+    assert!(second.set_cookie.ends_with("; Secure"));
     let stale = Request::builder().uri("/api/v1/users").header("cookie", &cookie).body(Body::empty()).unwrap();
     assert_eq!(api.send(stale).await.status, StatusCode::UNAUTHORIZED);
+    let second_cookie = second.set_cookie.split(';').next().unwrap().to_owned();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("cookie", second_cookie.parse().unwrap());
+    let cleared = fctf::api::admin::auth::close_session(&api.store, &headers).await.unwrap();
+    assert!(cleared.contains("Max-Age=0"));
+    let after_logout =
+        Request::builder().uri("/api/v1/users").header("cookie", &second_cookie).body(Body::empty()).unwrap();
+    assert_eq!(api.send(after_logout).await.status, StatusCode::UNAUTHORIZED);
 }
 
 on_both_databases! {

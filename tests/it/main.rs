@@ -3,8 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_accounts;
 mod admin_authz;
 mod admin_challenges;
+mod admin_concurrency;
+mod admin_event;
+mod admin_fuzz;
 mod admin_support;
 mod contestant_accounts;
 mod contestant_play;

@@ -1,7 +1,6 @@
 //! Account-side resources shared by users and teams: brackets (`/api/v1/brackets`), custom
 //! registration fields (`/api/v1/configs/fields`) and their values, awards (`/api/v1/awards`),
-//! tickets (`/api/v1/tickets`, fctf's jury desk), and the helpers users and teams share
-//! (profile validation, scores and places).
+//! and the helpers users and teams share (profile validation, scores and places).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -15,7 +14,7 @@ use super::{Table, Verb, audit};
 use crate::api::ApiState;
 use crate::domain::{BracketId, TeamId, UserId};
 use crate::event::UserMode;
-use crate::store::{Award, Bracket, Field, FieldOwner, NewAward, NewField, StoreError, Ticket};
+use crate::store::{Award, Bracket, Field, FieldOwner, NewAward, NewField, StoreError};
 
 pub(super) fn routes(table: Table, read: Access, write: Access) -> Table {
     use Verb::{Delete, Get, Patch, Post};
@@ -428,71 +427,5 @@ async fn delete_award(State(state): State<ApiState>, actor: Actor, IdPath(id): I
         return Err(AdminError::NotFound);
     }
     audit::record(&state, &actor, "delete", "award", Some(id.to_string()), Some(&award_view(&current)), None).await;
-    Ok(done())
-}
-
-fn ticket_view(ticket: &Ticket) -> Value {
-    json!({
-        "id": ticket.id,
-        "author_id": ticket.ticket.author_id,
-        "title": ticket.ticket.title,
-        "type": ticket.ticket.kind,
-        "description": ticket.ticket.description,
-        "status": ticket.status,
-        "replier_id": ticket.replier_id,
-        "replier_message": ticket.replier_message,
-        "created": iso(ticket.created),
-        "updated": iso(ticket.updated),
-    })
-}
-
-/// `GET /api/v1/tickets?status=&author_id=`.
-pub(super) async fn list_tickets(State(state): State<ApiState>, query: QueryParams) -> AdminResult<Response> {
-    let author = query.int("author_id")?.map(UserId);
-    let tickets = state.store.list_tickets(author).await?;
-    let data: Vec<Value> = tickets
-        .iter()
-        .filter(|ticket| query.text("status").is_none_or(|status| status.eq_ignore_ascii_case(&ticket.status)))
-        .map(ticket_view)
-        .collect();
-    Ok(ok(data))
-}
-
-pub(super) async fn get_ticket(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult<Response> {
-    Ok(ok(ticket_view(&state.store.get_ticket(id).await?)))
-}
-
-/// `PATCH /api/v1/tickets/{id}` `{replier_message, status?}` (status defaults to `answered`).
-pub(super) async fn reply_ticket(
-    State(state): State<ApiState>,
-    actor: Actor,
-    IdPath(id): IdPath,
-    JsonBody(body): JsonBody,
-) -> AdminResult<Response> {
-    let current = state.store.get_ticket(id).await?;
-    let mut fields = Fields::new(&body);
-    let message = fields.required_text("replier_message", 65_535);
-    let status = fields.choice("status", &["open", "answered", "closed"]).set().unwrap_or_else(|| "answered".into());
-    fields.finish()?;
-    let message = message.unwrap_or_default();
-    if !state.store.reply_ticket(id, actor.user_id, &message, &status).await? {
-        return Err(AdminError::NotFound);
-    }
-    let updated = state.store.get_ticket(id).await?;
-    let (before, after) = (ticket_view(&current), ticket_view(&updated));
-    audit::record(&state, &actor, "reply", "ticket", Some(id.to_string()), Some(&before), Some(&after)).await;
-    Ok(ok(after))
-}
-
-pub(super) async fn delete_ticket(
-    State(state): State<ApiState>,
-    actor: Actor,
-    IdPath(id): IdPath,
-) -> AdminResult<Response> {
-    let current = state.store.get_ticket(id).await?;
-    if !state.store.delete_ticket(id).await? {
-        return Err(AdminError::NotFound);
-    }
-    audit::record(&state, &actor, "delete", "ticket", Some(id.to_string()), Some(&ticket_view(&current)), None).await;
     Ok(done())
 }

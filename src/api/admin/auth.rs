@@ -215,6 +215,15 @@ pub async fn open_session(
     Ok(AdminSession { session, set_cookie, csrf_token })
 }
 
+/// Ends the admin UI session named by the request's cookie (logout) and returns the
+/// `Set-Cookie` value that clears it; the session is revoked whether or not it was active.
+pub async fn close_session(store: &Store, headers: &HeaderMap) -> Result<String, AdminError> {
+    if let Some(secret) = session_cookie(headers) {
+        store.revoke_session(&token_digest(&secret)).await?;
+    }
+    Ok(format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use super::storage::{FileStorage, Upload, random_dir, validate_location, validat
 use super::{Table, Verb, audit};
 use crate::api::ApiState;
 use crate::domain::ChallengeId;
-use crate::store::{FileOwner, FileRecord, StoreError, UserRole};
+use crate::store::{FileCommitError, FileOwner, FileRecord, StoreError, UserRole};
 
 pub(super) fn routes(table: Table, read: Access, write: Access) -> Table {
     use Verb::{Delete, Get};
@@ -231,22 +231,25 @@ pub async fn upload(
     let mut stored = Vec::new();
     let mut remaining = parts.into_iter();
     while let Some(part) = remaining.next() {
+        let generated = location.is_none();
         let target = location.clone().unwrap_or_else(|| format!("{}/{}", random_dir(), part.name));
-        let committed = part.upload.commit_to(&storage, &target).await;
-        let (sha1, size) = match committed {
-            Ok(done) => done,
-            Err(error) => {
-                abort_all(remaining.collect()).await;
-                return Err(AdminError::Internal(error.to_string()));
-            }
-        };
-        let size = i64::try_from(size).unwrap_or(i64::MAX);
-        let record = match state.store.upsert_file_record(&kind, &target, &sha1, size, &owner).await {
+        let upload = part.upload;
+        let (storage_ref, target_ref) = (&storage, target.as_str());
+        let committed = state
+            .store
+            .commit_file_locked(&kind, &target, &owner, async move || upload.commit_to(storage_ref, target_ref).await)
+            .await;
+        let record = match committed {
             Ok(record) => record,
             Err(error) => {
-                let _ = storage.remove(&target).await;
+                if generated && matches!(error, FileCommitError::Store(_)) {
+                    let _ = storage.remove(&target).await;
+                }
                 abort_all(remaining.collect()).await;
-                return Err(error.into());
+                return Err(match error {
+                    FileCommitError::Io(error) => AdminError::Internal(error.to_string()),
+                    FileCommitError::Store(error) => error.into(),
+                });
             }
         };
         let after = view(&record);
@@ -261,11 +264,13 @@ async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath)
     if actor.role == UserRole::Writer && matches!(record.file.kind.as_str(), "standard" | "page") {
         return Err(AdminError::Forbidden("challenge writers may delete challenge and solution files only".into()));
     }
-    if !state.store.delete_file(id).await? {
-        return Err(AdminError::NotFound);
-    }
-    if let Err(error) = storage(&state).remove(&record.file.location).await {
-        tracing::warn!(%error, location = record.file.location, "could not remove a deleted file");
+    let storage = storage(&state);
+    let removed = state.store.delete_file_locked(id, async |location: &str| storage.remove(location).await).await;
+    match removed {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(AdminError::NotFound),
+        Err(FileCommitError::Io(error)) => return Err(AdminError::Internal(error.to_string())),
+        Err(FileCommitError::Store(error)) => return Err(error.into()),
     }
     audit::record(&state, &actor, "delete", "file", Some(id.to_string()), Some(&view(&record)), None).await;
     Ok(done())

@@ -39,6 +39,7 @@ mod results;
 mod scoreboard;
 mod solutions;
 mod teams;
+mod tickets;
 mod tokens;
 mod users;
 
@@ -126,7 +127,7 @@ impl Table {
 
 fn table() -> Table {
     use Access::{ChallengeRead as CR, ChallengeWrite as CW, Read as R, Staff as S, Tickets as T, Write as W};
-    use Verb::{Delete, Get, Patch, Post};
+    use Verb::{Get, Post};
     let table = Table { router: Router::new(), routes: Vec::new() };
     let table = challenges::routes(table, CR, CW, R);
     let table = children::routes(table, CR, CW);
@@ -141,18 +142,13 @@ fn table() -> Table {
     let table = pages::routes(table, R, W);
     let table = solutions::routes(table, CR, CW);
     let table = tokens::routes(table, S);
-    table
-        .add(Get, "/api/v1/tickets", T, accounts::list_tickets)
-        .add(Get, "/api/v1/tickets/{id}", T, accounts::get_ticket)
-        .add(Patch, "/api/v1/tickets/{id}", T, accounts::reply_ticket)
-        .add(Delete, "/api/v1/tickets/{id}", W, accounts::delete_ticket)
-        .add(Get, "/api/v1/audit", R, audit::list)
-        .add_router(
-            Post,
-            "/api/v1/files",
-            CW,
-            axum::routing::post(files::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-        )
+    let table = tickets::routes(table, T, W);
+    table.add(Get, "/api/v1/audit", R, audit::list).add_router(
+        Post,
+        "/api/v1/files",
+        CW,
+        axum::routing::post(files::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+    )
 }
 
 /// Every admin route with its access level (the authorization test walks this list).
