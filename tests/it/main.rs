@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod contestant_accounts;
+mod contestant_bench;
 mod contestant_play;
 mod contestant_races;
 mod contestant_support;

@@ -36,6 +36,7 @@ pub mod action_logs;
 pub mod attempt;
 pub mod auth;
 pub mod captcha;
+pub mod catalog;
 pub mod challenges;
 pub mod client_ip;
 pub mod context;
