@@ -11,6 +11,7 @@ mod admin_event;
 mod admin_fuzz;
 mod admin_support;
 mod contestant_accounts;
+mod contestant_bench;
 mod contestant_play;
 mod contestant_races;
 mod contestant_support;

@@ -2,9 +2,11 @@
 //! instance view the challenge endpoints show.
 //!
 //! **Composition point for the deployment pipeline.** The pipeline adds its routes to
-//! [`routes`] (they are merged into `contestant::router`, so they get the shared context, the
-//! per-address rate limit and the case-insensitive paths: add each path to
-//! `contestant::ROUTE_PATHS` and to `openapi.json`, which a test keeps in step with the router).
+//! [`routes`]; they are merged into `contestant::router`, so they get the shared context and the
+//! per-address rate limit. Their paths (`/api/Challenge/start`, `stop-by-user`, `check-status`,
+//! `instances`) are already in `contestant::ROUTE_PATHS` (case-insensitive matching); each new
+//! operation must also be described in `openapi.json`, which a unit test keeps in step with the
+//! router.
 //! Handlers take `State<ApiState>`, a `session::Player` (full per-request account check) and
 //! call `guards::ctf_only` / `guards::ctf_or_after`; errors are `error::ApiError`.
 //!
