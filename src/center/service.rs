@@ -9,9 +9,9 @@ use futures::StreamExt;
 use crate::config::Secrets;
 use crate::control::lifecycle::{Lifecycle, StopResult, VIEW_TTL, view_key};
 use crate::control::{
-    BuildAccepted, BuildReport, BuildRequest, ControlError, ControlService, InstanceView, ListOutcome, ListRequest,
-    LogsOutcome, LogsRequest, StartOutcome, StartRequest, StatusOutcome, StatusRequest, StopAllOutcome, StopAllRequest,
-    StopReason, StopRequest,
+    BuildAccepted, BuildReport, BuildRequest, BuildState, BuildStatusRequest, ControlError, ControlService,
+    InstanceView, ListOutcome, ListRequest, LogsOutcome, LogsRequest, StartOutcome, StartRequest, StatusOutcome,
+    StatusRequest, StopAllOutcome, StopAllRequest, StopReason, StopRequest,
 };
 use crate::domain::{InstanceId, TeamId};
 use crate::queue::{DeployJob, QueueProducer, Task};
@@ -248,6 +248,10 @@ impl ControlService for CenterService {
 
     async fn build(&self, request: BuildRequest) -> Result<BuildAccepted, ControlError> {
         super::builds::submit(self, request).await
+    }
+
+    async fn build_status(&self, request: BuildStatusRequest) -> Result<BuildState, ControlError> {
+        Ok(self.lifecycle.runtime().build_state(&request.workflow).await?)
     }
 
     async fn build_report(&self, report: BuildReport) -> Result<(), ControlError> {
