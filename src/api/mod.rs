@@ -5,6 +5,7 @@
 //! Paths of the FCTF-compatible contestant API match case-insensitively: the whole router is
 //! wrapped in a URI rewrite (`paths::PathNormalizer`) that runs before routing.
 
+pub mod contestant;
 pub mod json;
 pub mod paths;
 pub mod state;
@@ -28,6 +29,12 @@ pub use state::ApiState;
 pub struct Config {
     pub listen: SocketAddr,
     pub public_url: String,
+    /// Comma-separated addresses or CIDR ranges of trusted reverse proxies (client IP).
+    pub trusted_proxies: String,
+    /// Where captcha tokens are verified (an `http://` URL; see `contestant::captcha`).
+    pub captcha_verify_url: String,
+    /// Request rate limits of the contestant API.
+    pub rate_limits: contestant::RateLimitConfig,
 }
 
 /// The bound api role.
@@ -69,11 +76,11 @@ impl Api {
 }
 
 /// Route templates matched case-insensitively (the FCTF contestant API). Sub-APIs append theirs.
-pub const CASE_INSENSITIVE_ROUTES: &[&str] = &[];
+pub const CASE_INSENSITIVE_ROUTES: &[&str] = contestant::ROUTE_PATHS;
 
 /// The api router with every sub-API.
 pub fn router(state: ApiState) -> Router {
-    Router::new().fallback(not_found).with_state(state)
+    Router::new().merge(contestant::router(&state)).fallback(not_found).with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {

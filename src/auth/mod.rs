@@ -3,6 +3,8 @@
 //! New password hashes are argon2id (PHC strings). API tokens are 32 random bytes shown once
 //! as `fctf_<hex>`; only their SHA-256 is stored, so a leaked database leaks no usable token.
 
+pub mod passlib;
+
 use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contestant_accounts;
+mod contestant_play;
+mod contestant_races;
+mod contestant_support;
 mod foundation;
 mod harness;
 mod smoke;
