@@ -120,7 +120,8 @@ impl ControlService for CenterService {
         if !challenge.spec.deploy.require_deploy {
             return Err(ControlError::BadRequest("This challenge does not require deploy".to_owned()));
         }
-        let flag = super::flags::instance_flag(&store.list_flags(Some(request.challenge_id)).await?);
+        let flags = store.list_flags(Some(request.challenge_id)).await?;
+        let flag = super::flags::instance_flag(&flags, self.secrets.internal(), request.challenge_id, request.team_id);
         let new = NewInstance {
             team_id: request.team_id,
             challenge_id: request.challenge_id,

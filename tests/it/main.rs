@@ -9,4 +9,8 @@ mod contestant_races;
 mod contestant_support;
 mod foundation;
 mod harness;
+mod pipeline_failures;
+mod pipeline_flow;
+mod pipeline_races;
+mod pipeline_support;
 mod smoke;
