@@ -9,6 +9,7 @@ mod contestant_races;
 mod contestant_support;
 mod foundation;
 mod harness;
+mod pipeline_bench;
 mod pipeline_failures;
 mod pipeline_flow;
 mod pipeline_races;

@@ -53,6 +53,8 @@ pub struct Platform {
     pub http: reqwest::Client,
     pub api: String,
     pub gateway: String,
+    /// The deployment center (in process: the first app runs center), as admins reach it.
+    pub control: fctf::control::Client,
     tokens: Vec<CancellationToken>,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -107,6 +109,7 @@ impl Platform {
         let (first, first_settings) = &apps[0];
         let store = first.deps().store.clone().unwrap();
         let cache = first.deps().cache.clone();
+        let control = fctf::control::Client::for_process(first.deps()).unwrap();
         let _ = first_settings;
         let mut api = String::new();
         let mut gateway = String::new();
@@ -129,7 +132,19 @@ impl Platform {
             .build()
             .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        Some(Platform { topology, store, cache, http, api, gateway, tokens, tasks, _dir: dir, _backends: backends })
+        Some(Platform {
+            topology,
+            store,
+            cache,
+            http,
+            api,
+            gateway,
+            control,
+            tokens,
+            tasks,
+            _dir: dir,
+            _backends: backends,
+        })
     }
 
     /// Stops every process (center last, so in-flight calls finish).
@@ -144,7 +159,8 @@ impl Platform {
 
     /// A team of one verified captain; returns the team and the captain's session token.
     pub async fn team(&self, name: &str) -> (TeamId, UserId, String) {
-        let hash = fctf::auth::hash_password(PASSWORD).unwrap();
+        static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let hash = HASH.get_or_init(|| fctf::auth::hash_password(PASSWORD).unwrap()).clone();
         let team = self.store.create_team(&NewTeam { name: name.to_owned(), ..NewTeam::default() }).await.unwrap();
         let user =
             NewUser { name: name.to_owned(), email: None, password_hash: hash, role: UserRole::User, verified: true };
@@ -159,7 +175,17 @@ impl Platform {
 
     /// A deployable challenge running `command` locally.
     pub async fn challenge(&self, name: &str, command: &str) -> ChallengeId {
-        let spec = NewChallenge {
+        self.challenge_with(name, command, |_| {}).await
+    }
+
+    /// A deployable challenge running `command` locally, with more settings.
+    pub async fn challenge_with(
+        &self,
+        name: &str,
+        command: &str,
+        tweak: impl FnOnce(&mut NewChallenge),
+    ) -> ChallengeId {
+        let mut spec = NewChallenge {
             name: name.to_owned(),
             category: "web".into(),
             value: 100,
@@ -170,6 +196,7 @@ impl Platform {
             },
             ..NewChallenge::default()
         };
+        tweak(&mut spec);
         self.store.create_challenge(&spec).await.unwrap().id
     }
 
@@ -202,6 +229,16 @@ impl Platform {
 
     /// Polls check-status until the instance runs; returns its token and the time it took.
     pub async fn wait_running(&self, token: &str, challenge: ChallengeId) -> (String, Duration) {
+        self.wait_running_every(token, challenge, Duration::from_millis(10)).await
+    }
+
+    /// [`Platform::wait_running`], polling every `interval`.
+    pub async fn wait_running_every(
+        &self,
+        token: &str,
+        challenge: ChallengeId,
+        interval: Duration,
+    ) -> (String, Duration) {
         let started = Instant::now();
         loop {
             let (status, body) = self.check_status(token, challenge).await;
@@ -209,7 +246,7 @@ impl Platform {
                 return (body["challenge_url"].as_str().unwrap().to_owned(), started.elapsed());
             }
             assert!(started.elapsed() < SLOW, "never running: {status} {body}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(interval).await;
         }
     }
 
