@@ -21,6 +21,7 @@ pub const CATALOG_TTL: Duration = Duration::from_secs(1);
 pub struct CatalogCache {
     current: Mutex<Option<(Instant, Arc<Vec<Challenge>>)>>,
     generation: AtomicU64,
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl CatalogCache {
@@ -31,15 +32,20 @@ impl CatalogCache {
         *current = None;
     }
 
-    /// Every challenge by ascending id.
+    fn fresh(&self) -> Option<Arc<Vec<Challenge>>> {
+        let current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        current.as_ref().filter(|(stored, _)| stored.elapsed() < CATALOG_TTL).map(|(_, challenges)| challenges.clone())
+    }
+
+    /// Every challenge by ascending id. One read at a time per process: concurrent requests
+    /// that find the catalog expired wait for that read and share it.
     pub async fn challenges(&self, state: &ApiState) -> Result<Arc<Vec<Challenge>>, StoreError> {
-        {
-            let current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some((stored, challenges)) = current.as_ref()
-                && stored.elapsed() < CATALOG_TTL
-            {
-                return Ok(challenges.clone());
-            }
+        if let Some(challenges) = self.fresh() {
+            return Ok(challenges);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(challenges) = self.fresh() {
+            return Ok(challenges);
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let challenges = Arc::new(state.store.list_challenges().await?);
