@@ -103,7 +103,11 @@ async fn a_deploying_instance_that_never_becomes_ready_fails_after_its_budget() 
     let id = start(&pipeline, challenge, 6).await;
     let failed = pipeline.wait_state(id, InstanceState::Failed, SLOW).await;
     assert_eq!(failed.reason.as_deref(), Some("readiness timeout"));
-    assert!(pipeline.runtime.list().await.unwrap().is_empty(), "resources cleaned");
+    let deadline = tokio::time::Instant::now() + SLOW;
+    while !pipeline.runtime.list().await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "resources never cleaned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     pipeline.shutdown().await;
 }
 
