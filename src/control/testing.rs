@@ -174,6 +174,15 @@ impl Pipeline {
             .unwrap()
     }
 
+    /// Waits until the team holds no slot (a slot is released just after the row ends).
+    pub async fn wait_no_slots(&self, team: TeamId) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.slots(team).await.is_empty() {
+            assert!(Instant::now() < deadline, "team {team} still holds a slot");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The challenges holding a slot of the team.
     pub async fn slots(&self, team: TeamId) -> Vec<String> {
         self.cache.instance_slots(&crate::control::lifecycle::slot_team(team)).await.unwrap()
