@@ -37,6 +37,7 @@ pub mod control;
 pub mod domain;
 pub mod event;
 pub mod gateway;
+pub mod import;
 pub mod listener;
 pub mod metrics;
 pub mod queue;

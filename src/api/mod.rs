@@ -5,6 +5,7 @@
 //! Paths of the FCTF-compatible contestant API match case-insensitively: the whole router is
 //! wrapped in a URI rewrite (`paths::PathNormalizer`) that runs before routing.
 
+pub mod admin;
 pub mod contestant;
 pub mod json;
 pub mod paths;
@@ -80,7 +81,11 @@ pub const CASE_INSENSITIVE_ROUTES: &[&str] = contestant::ROUTE_PATHS;
 
 /// The api router with every sub-API.
 pub fn router(state: ApiState) -> Router {
-    Router::new().merge(contestant::router(&state)).fallback(not_found).with_state(state)
+    Router::new()
+        .merge(contestant::router(&state))
+        .merge(admin::router(state.clone()))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -121,6 +121,16 @@ pub fn validate_value(key: &str, value: &str) -> Result<(), String> {
         "challenge_difficulty_visibility" => matches!(value.trim(), "enabled" | "disabled" | ""),
         "dynamic_flag_sharing" => matches!(value.trim(), "reject" | "record" | ""),
         "ctf_name" => !value.trim().is_empty() && value.len() <= 256,
+        // CTFd keys the admin API accepts (admin-api §2.11), checked so a typo cannot be stored.
+        "challenge_visibility" | "account_visibility" => matches!(value.trim(), "public" | "private" | "admins"),
+        "registration_visibility" => matches!(value.trim(), "public" | "private" | "mlc"),
+        "max_attempts_behavior" => matches!(value.trim(), "lockout" | "timeout"),
+        "challenge_ratings" => matches!(value.trim(), "public" | "private" | "disabled"),
+        "team_disbanding" => matches!(value.trim(), "inactive_only" | "disabled"),
+        "max_attempts_timeout" => value.trim().is_empty() || parse_u32(value).is_some(),
+        "hints_free_public_access" | "name_changes" | "verify_emails" | "view_self_submissions" => {
+            value.trim().is_empty() || parse_bool(value).is_some()
+        }
         _ => true,
     };
     if ok { Ok(()) } else { Err(format!("invalid value for {key}")) }

@@ -105,6 +105,18 @@ impl EventSettings {
         Ok(self.current())
     }
 
+    /// Deletes one key (its row) and tells every process; false when it was not stored.
+    pub async fn remove(&self, key: &str) -> Result<bool, UpdateError> {
+        let removed = self.store.delete_config(key).await?;
+        if removed {
+            self.reload().await?;
+            if let Err(error) = self.cache.notify(CHANGE_TOPIC, "changed").await {
+                tracing::warn!(%error, "could not signal the configuration change; other processes pick it up on their next reload");
+            }
+        }
+        Ok(removed)
+    }
+
     /// Keeps this process's copy fresh: reloads on every change signal and every
     /// `RELOAD_INTERVAL`, until the token is cancelled.
     pub fn spawn_refresher(&self, token: CancellationToken) -> tokio::task::JoinHandle<()> {

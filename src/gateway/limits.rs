@@ -14,9 +14,13 @@
 //!   every player, the token's own expiry still applies, and a stopped instance's upstream is
 //!   gone anyway. Limits follow `limits_fail_open` (default open for the same reason).
 //!
-//! Cache errors are logged at most once per second per kind, so an outage does not flood logs.
+//! Every cache call is bounded by `cache_timeout_ms`; a failure or timeout opens a breaker for
+//! `cache_retry_after_ms` during which the cache is not asked at all and the failure rules apply
+//! at once, so an outage costs each player one short wait, not one per request. Cache errors
+//! are logged at most once per second per kind, so an outage does not flood logs either.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -28,6 +32,7 @@ use crate::gateway::config::Config;
 
 const STALE_FOR: Duration = Duration::from_secs(60);
 const LIVENESS_ENTRIES_SOFT_MAX: usize = 8192;
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The key fragment standing for a token in cache keys.
 pub(crate) fn token_key(token: &str) -> String {
@@ -67,7 +72,7 @@ pub(crate) struct Leases {
 }
 
 impl Leases {
-    /// Renews every held lease (errors are logged by the caller's throttle).
+    /// Renews every held lease.
     async fn renew(&self) -> Result<(), CacheError> {
         for lease in &self.held {
             lease.renew().await?;
@@ -75,11 +80,13 @@ impl Leases {
         Ok(())
     }
 
-    /// Releases every lease now.
+    /// Releases every lease now (each attempt bounded; a lease that cannot be released expires).
     pub(crate) async fn release(self) {
         for lease in self.held {
-            if let Err(error) = lease.release().await {
-                tracing::debug!(%error, "failed to release a connection lease; it will expire");
+            match tokio::time::timeout(RELEASE_TIMEOUT, lease.release()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "failed to release a connection lease; it will expire"),
+                Err(_elapsed) => tracing::debug!("releasing a connection lease timed out; it will expire"),
             }
         }
     }
@@ -97,6 +104,8 @@ pub(crate) struct Limits {
     rate_log: LogThrottle,
     lease_log: LogThrottle,
     liveness_log: LogThrottle,
+    /// Unix milliseconds until which the cache is not asked (after a failure).
+    skip_cache_until_ms: AtomicI64,
 }
 
 struct LimitSettings {
@@ -111,6 +120,8 @@ struct LimitSettings {
     liveness_ttl: Duration,
     liveness_fail_open: bool,
     limits_fail_open: bool,
+    cache_timeout: Duration,
+    cache_retry_after_ms: i64,
 }
 
 impl Limits {
@@ -129,19 +140,39 @@ impl Limits {
                 liveness_ttl: Duration::from_millis(cfg.liveness_cache_ms),
                 liveness_fail_open: cfg.liveness_fail_open,
                 limits_fail_open: cfg.limits_fail_open,
+                cache_timeout: Duration::from_millis(cfg.cache_timeout_ms),
+                cache_retry_after_ms: i64::try_from(cfg.cache_retry_after_ms).unwrap_or(i64::MAX),
             },
             liveness: Mutex::new(HashMap::new()),
             rate_log: LogThrottle::default(),
             lease_log: LogThrottle::default(),
             liveness_log: LogThrottle::default(),
+            skip_cache_until_ms: AtomicI64::new(0),
         }
+    }
+
+    /// Runs one cache call under the timeout and the breaker.
+    async fn guarded<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Result<T, CacheError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        if now < self.skip_cache_until_ms.load(Ordering::Relaxed) {
+            return Err(CacheError::Unavailable("skipped after a recent cache failure".to_owned()));
+        }
+        let outcome = match tokio::time::timeout(self.cfg.cache_timeout, call).await {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => Err(CacheError::Unavailable("cache call timed out".to_owned())),
+        };
+        if let Err(CacheError::Unavailable(_)) = &outcome {
+            let until = chrono::Utc::now().timestamp_millis().saturating_add(self.cfg.cache_retry_after_ms);
+            self.skip_cache_until_ms.fetch_max(until, Ordering::Relaxed);
+        }
+        outcome
     }
 
     async fn bucket(&self, name: String, (rate, burst): (f64, u32)) -> bool {
         if rate <= 0.0 || burst == 0 {
             return true;
         }
-        match self.cache.rate_limit(&name, burst, rate).await {
+        match self.guarded(self.cache.rate_limit(&name, burst, rate)).await {
             Ok(decision) => decision.allowed,
             Err(error) => {
                 self.rate_log.warn("rate limit", &error);
@@ -176,7 +207,7 @@ impl Limits {
             return Ok(Leases::default());
         }
         let request: Vec<(&str, u32)> = counted.iter().map(|(scope, limit, _)| (scope.as_str(), *limit)).collect();
-        match self.cache.acquire_lease(&request, self.cfg.lease_ttl).await {
+        match self.guarded(self.cache.acquire_lease(&request, self.cfg.lease_ttl)).await {
             Ok(Ok(guard)) => Ok(Leases { held: vec![guard] }),
             Ok(Err(full_index)) => {
                 Err(counted.get(full_index).map(|(_, _, refusal)| *refusal).unwrap_or(CapRefusal::Global))
@@ -209,7 +240,10 @@ impl Limits {
     /// Renews a session's leases; a failure is logged and the session goes on (the lease
     /// expires on its own if the cache stays away).
     pub(crate) async fn renew(&self, leases: &Leases) {
-        if let Err(error) = leases.renew().await {
+        if leases.held.is_empty() {
+            return;
+        }
+        if let Err(error) = self.guarded(leases.renew()).await {
             self.lease_log.warn("lease renewal", &error);
         }
     }
@@ -227,7 +261,7 @@ impl Limits {
         {
             return live;
         }
-        match self.cache.is_instance_live(instance_id).await {
+        match self.guarded(self.cache.is_instance_live(instance_id)).await {
             Ok(live) => {
                 self.remember(instance_id, live);
                 live

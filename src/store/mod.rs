@@ -30,19 +30,26 @@
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` with matching version
 //! numbers; they run at start-up (`store.migrate_on_start`) and with `fctf migrate`.
 
+mod admin_accounts;
+mod admin_edits;
+mod admin_results;
 mod audit;
 mod catalog;
 mod challenges;
 mod config;
+mod dump;
 mod error;
+mod fields;
 mod flags;
 mod hints;
 mod instances;
+mod pages;
 mod player;
 mod records;
 mod registration;
 mod scoring;
 mod sessions;
+mod solutions;
 mod sql;
 mod standings;
 mod submissions;
@@ -56,19 +63,25 @@ pub mod testing;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use admin_edits::{FileCommitError, FileOwner, FileRecord, Topic};
+pub use admin_results::{MarkOutcome, ScoreEvent, Standing, SubmissionFilter};
 pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, NewAuditEntry, NewCheatEvent};
 pub use catalog::{Bracket, StoredFile, Tag, TopicLink};
 pub use challenges::{Challenge, ChallengeState, DeploySettings, NewChallenge};
 pub use config::ConfigEntry;
+pub use dump::{EVENT_TABLES, TableDump};
 pub use error::StoreError;
+pub use fields::{Field, FieldEntry, FieldOwner, NewField};
 pub use flags::{Flag, NewFlag};
 pub use hints::{Hint, NewHint, NewUnlock, Unlock, UnlockOutcome};
 pub use instances::{Instance, InstanceState, NewInstance};
+pub use pages::{NewPage, Page};
 pub use player::{AccountSnapshot, TeamChange, TeamSnapshot, TicketOutcome};
 pub use records::{Award, ChallengeVersion, DeployRecord, NewAward, NewNotification, NewTicket, Notification, Ticket};
 pub use registration::RegistrationField;
 pub use scoring::dynamic_value;
 pub use sessions::Session;
+pub use solutions::Solution;
 pub use standings::{AwardRow, ScoreData, ScoredChallenge, ScoredTeam, ScoredUser, SolveRow};
 pub use submissions::{Account, SolveOutcome, Submission, SubmissionKind};
 pub use teams::{JoinOutcome, NewTeam, Team, TeamUpdate};

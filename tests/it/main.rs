@@ -3,7 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_accounts;
+mod admin_authz;
+mod admin_challenges;
+mod admin_concurrency;
+mod admin_event;
+mod admin_fuzz;
+mod admin_support;
 mod contestant_accounts;
+mod contestant_bench;
 mod contestant_play;
 mod contestant_races;
 mod contestant_support;

@@ -63,7 +63,7 @@ async fn test_state(data_dir: &std::path::Path) -> (ApiState, Store) {
         runtime: None,
         secrets: Secrets::random(),
         metrics: Metrics::new(),
-        control: Default::default(),
+        control: crate::control::LocalLink::default(),
     };
     (ApiState::new(&deps).await.unwrap(), store)
 }

@@ -2,10 +2,12 @@
 //! `FCTF_TEST_REDIS_URL` is set) on Redis with a unique key prefix per test. Each case starts its
 //! own gateway and upstreams on loopback ports chosen by the system.
 
+mod bench;
 mod fuzz;
 mod harness;
 mod http_cases;
 mod logs;
+mod outage;
 mod tcp_cases;
 mod tls_cases;
 
