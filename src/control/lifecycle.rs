@@ -273,6 +273,8 @@ impl Lifecycle {
         // Another actor (the listener, seeing the runtime object go) completed this stop.
         let current = self.store.get_instance(instance.id).await?;
         if current.state == InstanceState::Stopped {
+            // Release here too (idempotent), so the caller's answer never precedes it.
+            self.release_hot_state(&current).await;
             return Ok(StopResult::Stopped(current));
         }
         Ok(StopResult::AlreadyStopped(current))

@@ -33,7 +33,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 
 async fn bench(topology: Topology) {
     let instances: usize = std::env::var("FCTF_BENCH_INSTANCES").ok().and_then(|text| text.parse().ok()).unwrap_or(40);
-    let extra = [("FCTF_RUNTIME__LOCAL__PORT_RANGE_START", "46000"), ("FCTF_RUNTIME__LOCAL__PORT_RANGE_END", "49999")];
+    let extra = [("FCTF_RUNTIME__LOCAL__PORT_RANGE_START", "10000"), ("FCTF_RUNTIME__LOCAL__PORT_RANGE_END", "11999")];
     let Some(platform) = Platform::start(topology, &extra, &[]).await else { return };
     // A challenge that starts in a millisecond (socat) measures the pipeline, not Python's
     // start-up; the Python server is the fallback where socat is missing.
