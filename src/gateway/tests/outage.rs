@@ -68,7 +68,8 @@ async fn cache_outage_fails_open_by_default_and_closed_when_configured_redis() {
         cfg.limits_fail_open = false;
     })
     .await;
-    let liveness_only_closed = TestGateway::start(connect(&redis.url).await, |cfg| cfg.liveness_fail_open = false).await;
+    let liveness_only_closed =
+        TestGateway::start(connect(&redis.url).await, |cfg| cfg.liveness_fail_open = false).await;
     let known = open.mint_live(&upstream.to_string(), 600, 60).await;
     let tcp_token = open.mint_live(&echo.to_string(), 600, 62).await;
     let client = client();
