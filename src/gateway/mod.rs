@@ -2,8 +2,9 @@
 //!
 //! Players hold a gateway token (`domain::gateway_token`, signed with `secrets.gateway`) naming
 //! their instance's route. HTTP: a token in the URL is exchanged for the `FCTF_Auth_Token`
-//! cookie by a redirect ([`auth`]), then every request is verified and reverse-proxied
-//! ([`http`], [`proxy`]), WebSocket upgrades included. TCP: the player gets a prompt at once,
+//! cookie by a redirect ([`auth`]), then every request is verified ([`request`]) and
+//! reverse-proxied ([`proxy`]) over upstream connections driven in the client connection's own
+//! task ([`upstream`], [`http`]), WebSocket upgrades included. TCP: the player gets a prompt at once,
 //! sends the token as the first line, and the connection becomes a byte pipe ([`tcp`]). Tokens
 //! of stopped instances are refused through the cache's liveness marker; rate limits and
 //! connection caps are shared through the cache ([`limits`]). TLS is detected per connection on
