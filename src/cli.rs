@@ -50,6 +50,42 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage challenges offline.
+    Challenge {
+        #[command(subcommand)]
+        command: ChallengeCommand,
+    },
+    /// Export or import the whole event.
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
+}
+
+/// `fctf challenge …`
+#[derive(Debug, Subcommand)]
+pub enum ChallengeCommand {
+    /// Create or update challenges from ctfcli `challenge.yml` files (idempotent).
+    Import {
+        /// `challenge.yml` files, directories holding one, or trees of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// `fctf event …`
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Write settings, challenges with files, accounts and submissions to one JSON document.
+    Export {
+        /// Output file.
+        file: PathBuf,
+    },
+    /// Load an exported event into an empty data directory or database.
+    Import {
+        /// Input file.
+        file: PathBuf,
+    },
 }
 
 /// `fctf config …`
@@ -72,6 +108,9 @@ pub enum AdminCommand {
         /// Password; generated and printed when omitted.
         #[arg(long)]
         password: Option<String>,
+        /// Staff role of the account (CTFd's user `type`).
+        #[arg(long = "type", default_value = "admin", value_parser = ["admin", "jury", "challenge_writer"])]
+        kind: String,
     },
 }
 
@@ -113,22 +152,49 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Healthcheck { url }) => healthcheck(url).await,
-        Some(Command::Admin { command: AdminCommand::Create { name, password } }) => {
-            let settings = load(&cli)?;
-            crate::telemetry::init(&settings.log);
-            let store = crate::store::Store::from_config(&settings.store, &settings.data_dir)
-                .await
-                .context("failed to connect the store")?;
-            store.migrate().await.context("failed to migrate the store")?;
-            let created = crate::auth::create_admin(&store, name, password.as_deref()).await?;
-            println!("admin account `{}` created (id {})", created.name, created.user_id);
+        Some(Command::Admin { command: AdminCommand::Create { name, password, kind } }) => {
+            let (_, store) = open_store(&cli).await?;
+            let role: crate::store::UserRole = kind.parse()?;
+            let created = crate::auth::create_staff(&store, name, password.as_deref(), role).await?;
+            println!("{} account `{}` created (id {})", role.as_str(), created.name, created.user_id);
             if let Some(generated) = &created.generated_password {
                 println!("password: {generated}");
             }
             println!("admin API token: {}", created.api_token);
             Ok(())
         }
+        Some(Command::Challenge { command: ChallengeCommand::Import { paths } }) => {
+            let (settings, store) = open_store(&cli).await?;
+            let reports =
+                crate::import::import_challenges(&store, &settings.data_dir, paths, &mut std::io::stderr()).await;
+            let failed = crate::import::write_report(&reports, &mut std::io::stdout());
+            anyhow::ensure!(failed == 0, "{failed} challenge file(s) could not be imported");
+            Ok(())
+        }
+        Some(Command::Event { command }) => {
+            let (settings, store) = open_store(&cli).await?;
+            let summary = match command {
+                EventCommand::Export { file } => crate::import::export_event(&store, &settings.data_dir, file).await?,
+                EventCommand::Import { file } => crate::import::import_event(&store, &settings.data_dir, file).await?,
+            };
+            for location in &summary.missing_files {
+                eprintln!("warning: {location} has a row but no file in the data directory; left out");
+            }
+            println!("{} rows and {} files", summary.rows, summary.files);
+            Ok(())
+        }
     }
+}
+
+/// Loads the configuration and opens the (migrated) store, for offline subcommands.
+async fn open_store(cli: &Cli) -> anyhow::Result<(Settings, crate::store::Store)> {
+    let settings = load(cli)?;
+    crate::telemetry::init(&settings.log);
+    let store = crate::store::Store::from_config(&settings.store, &settings.data_dir)
+        .await
+        .context("failed to connect the store")?;
+    store.migrate().await.context("failed to migrate the store")?;
+    Ok((settings, store))
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -201,5 +267,17 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Admin { command: AdminCommand::Create { .. } })));
         let cli = Cli::try_parse_from(["fctf", "config", "print-default"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Config { command: ConfigCommand::PrintDefault })));
+        let cli = Cli::try_parse_from(["fctf", "challenge", "import", "a", "b/challenge.yml"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Challenge { command: ChallengeCommand::Import { paths } }) if paths.len() == 2)
+        );
+        assert!(Cli::try_parse_from(["fctf", "challenge", "import"]).is_err());
+        let cli = Cli::try_parse_from(["fctf", "event", "export", "out.json"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Event { command: EventCommand::Export { .. } })));
+        assert!(Cli::try_parse_from(["fctf", "admin", "create", "--name", "j", "--type", "user"]).is_err());
+        let cli = Cli::try_parse_from(["fctf", "admin", "create", "--name", "j", "--type", "jury"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Admin { command: AdminCommand::Create { kind, .. } }) if kind == "jury")
+        );
     }
 }

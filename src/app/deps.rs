@@ -29,6 +29,9 @@ pub struct Deps {
     pub runtime: Option<Runtime>,
     pub secrets: Secrets,
     pub metrics: Metrics,
+    /// Where center registers itself when it runs in this process, so the api's control
+    /// client calls it in process (`control::Client::for_process`).
+    pub control: crate::control::LocalLink,
 }
 
 impl Deps {
@@ -61,7 +64,18 @@ impl Deps {
             } else {
                 None
             };
-        Ok(Self { settings, roles, store, cache, producer, consumer, runtime, secrets, metrics: Metrics::new() })
+        Ok(Self {
+            settings,
+            roles,
+            store,
+            cache,
+            producer,
+            consumer,
+            runtime,
+            secrets,
+            metrics: Metrics::new(),
+            control: crate::control::LocalLink::default(),
+        })
     }
 
     /// The store; roles that use it only run when it was connected.

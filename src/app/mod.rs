@@ -12,14 +12,13 @@
 pub mod deps;
 pub mod ops;
 pub mod role;
+pub mod supervise;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::future::BoxFuture;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use deps::Deps;
@@ -37,7 +36,7 @@ pub struct Addrs {
     pub gateway_tcp: Option<SocketAddr>,
 }
 
-type RoleTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+use supervise::RoleTask;
 
 /// A process with its backends connected and its listeners bound, ready to run.
 pub struct App {
@@ -120,53 +119,14 @@ impl App {
         let settings = deps.settings.clone();
         let ops_token = CancellationToken::new();
         let ops_task = tokio::spawn(ops.run(ops_token.clone()));
-        let roles_token = CancellationToken::new();
-        let mut running: JoinSet<(Role, anyhow::Result<()>)> = JoinSet::new();
-        for (role, task) in tasks {
-            let future = task(roles_token.child_token());
-            running.spawn(async move { (role, future.await) });
-        }
-        readiness.set(true);
         tracing::info!(roles = %deps.roles, "fctf is running");
-
-        let mut outcome: anyhow::Result<()> = Ok(());
-        tokio::select! {
-            () = shutdown.cancelled() => {
-                tracing::info!("shutdown requested; draining");
-            }
-            Some(joined) = running.join_next() => {
-                outcome = Err(match joined {
-                    Ok((role, Ok(()))) => anyhow::anyhow!("role {role} stopped unexpectedly"),
-                    Ok((role, Err(error))) => error.context(format!("role {role} failed")),
-                    Err(join_error) => anyhow::anyhow!("a role task panicked: {join_error}"),
-                });
-            }
-        }
-
-        readiness.set(false);
-        if outcome.is_ok() && settings.shutdown.readiness_delay_secs > 0 {
-            tokio::time::sleep(Duration::from_secs(settings.shutdown.readiness_delay_secs)).await;
-        }
-        roles_token.cancel();
-        let grace = Duration::from_secs(settings.shutdown.grace_period_secs);
-        let drained = tokio::time::timeout(grace, async {
-            while let Some(joined) = running.join_next().await {
-                match joined {
-                    Ok((role, Err(error))) => {
-                        tracing::warn!(%role, error = format!("{error:#}"), "role failed while stopping")
-                    }
-                    Ok((role, Ok(()))) => tracing::debug!(%role, "role stopped"),
-                    Err(join_error) => tracing::warn!(%join_error, "role task panicked while stopping"),
-                }
-            }
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(grace_secs = grace.as_secs(), "roles did not stop within the grace period; aborting them");
-            running.abort_all();
-        }
+        let drain = supervise::Drain {
+            readiness_delay: Duration::from_secs(settings.shutdown.readiness_delay_secs),
+            grace: Duration::from_secs(settings.shutdown.grace_period_secs),
+        };
+        let outcome = supervise::supervise(tasks, shutdown, readiness, drain).await;
         if let Some(runtime) = &deps.runtime {
-            runtime.shutdown(grace).await;
+            runtime.shutdown(drain.grace).await;
         }
         if let Some(store) = &deps.store {
             store.close().await;
@@ -192,35 +152,41 @@ pub async fn announce(app: &App) -> anyhow::Result<()> {
     if addrs.api.is_some() {
         lines.push(format!("  player portal : {}/", settings.api.public_url.trim_end_matches('/')));
         lines.push(format!("  admin         : {}/admin", settings.api.public_url.trim_end_matches('/')));
-        if let Some(store) = &deps.store {
-            if store.count_users_with_role(crate::store::UserRole::Admin).await? == 0 {
-                let created = crate::auth::create_admin(store, "admin", None).await?;
-                let password = created.generated_password.unwrap_or_default();
-                let note = format!(
-                    "fctf initial admin account\nname: admin\npassword: {password}\nadmin API token: {}\n",
-                    created.api_token
-                );
-                let path = settings.data_dir.join("initial-admin.txt");
-                if let Err(error) = write_private_file(&path, &note) {
-                    tracing::warn!(%error, path = %path.display(), "could not keep the initial admin credentials");
-                }
-                lines.push(format!("  first start: log in as `admin` with password {password}"));
-                lines.push(format!("  (also written to {})", path.display()));
+        if let Some(store) = &deps.store
+            && store.count_users_with_role(crate::store::UserRole::Admin).await? == 0
+        {
+            let created = crate::auth::create_admin(store, "admin", None).await?;
+            let password = created.generated_password.unwrap_or_default();
+            let note = format!(
+                "fctf initial admin account\nname: admin\npassword: {password}\nadmin API token: {}\n",
+                created.api_token
+            );
+            let path = settings.data_dir.join("initial-admin.txt");
+            if let Err(error) = write_private_file(&path, &note) {
+                tracing::warn!(%error, path = %path.display(), "could not keep the initial admin credentials");
             }
+            lines.push(format!("  first start: log in as `admin` with password {password}"));
+            lines.push(format!("  (also written to {})", path.display()));
         }
     }
     if let Some(addr) = addrs.gateway_http {
-        lines.push(format!("  gateway http  : {addr}"));
+        lines.push(format!("  gateway http  : http://{}/", reachable(addr)));
     }
     if let Some(addr) = addrs.gateway_tcp {
-        lines.push(format!("  gateway tcp   : {addr}"));
+        lines.push(format!("  gateway tcp   : {}", reachable(addr)));
     }
     if let Some(addr) = addrs.center {
-        lines.push(format!("  center        : {addr}"));
+        lines.push(format!("  center        : http://{}/", reachable(addr)));
     }
-    lines.push(format!("  health        : http://{}/healthz  metrics: http://{}/metrics", addrs.ops, addrs.ops));
+    let ops = reachable(addrs.ops);
+    lines.push(format!("  health        : http://{ops}/healthz  metrics: http://{ops}/metrics"));
     println!("{}", lines.join("\n"));
     Ok(())
+}
+
+/// How a person on this machine reaches a listener: `localhost` for a wildcard address.
+fn reachable(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() { format!("localhost:{}", addr.port()) } else { addr.to_string() }
 }
 
 fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -86,11 +86,11 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     if !state.readiness.get() {
         return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n");
     }
-    if let Some(store) = &state.store {
-        if let Err(error) = store.ping().await {
-            tracing::warn!(%error, "readiness check: store unreachable");
-            return (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n");
-        }
+    if let Some(store) = &state.store
+        && let Err(error) = store.ping().await
+    {
+        tracing::warn!(%error, "readiness check: store unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n");
     }
     (StatusCode::OK, "ready\n")
 }

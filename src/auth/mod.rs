@@ -3,6 +3,8 @@
 //! New password hashes are argon2id (PHC strings). API tokens are 32 random bytes shown once
 //! as `fctf_<hex>`; only their SHA-256 is stored, so a leaked database leaks no usable token.
 
+pub mod passlib;
+
 use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -65,6 +67,16 @@ pub struct CreatedAdmin {
 
 /// Creates an admin account (verified) and an admin API token for it.
 pub async fn create_admin(store: &Store, name: &str, password: Option<&str>) -> anyhow::Result<CreatedAdmin> {
+    create_staff(store, name, password, UserRole::Admin).await
+}
+
+/// Creates a verified staff account (admin, jury or challenge writer) and an API token for it.
+pub async fn create_staff(
+    store: &Store,
+    name: &str,
+    password: Option<&str>,
+    role: UserRole,
+) -> anyhow::Result<CreatedAdmin> {
     let name = name.trim();
     anyhow::ensure!(!name.is_empty() && name.len() <= 128, "the admin name must be 1 to 128 characters");
     let generated_password = match password {
@@ -79,7 +91,7 @@ pub async fn create_admin(store: &Store, name: &str, password: Option<&str>) -> 
         name: name.to_owned(),
         email: None,
         password_hash: hash_password(&password_text)?,
-        role: UserRole::Admin,
+        role,
         verified: true,
     };
     let user_id =

@@ -11,6 +11,7 @@
 
 mod instances;
 mod memory;
+mod once;
 mod redis;
 
 #[cfg(test)]

@@ -54,3 +54,16 @@ impl TeamId {
         self.0 > 0
     }
 }
+
+id_type!(
+    /// A hint of a challenge.
+    HintId
+);
+id_type!(
+    /// A flag submission (a solve has the id of its correct submission).
+    SubmissionId
+);
+id_type!(
+    /// A scoreboard bracket (division).
+    BracketId
+);

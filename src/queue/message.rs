@@ -16,9 +16,13 @@ pub enum Task {
 /// the job carries ids, not state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployJob {
+    /// The instance row to start.
     pub instance_id: InstanceId,
+    /// Its challenge.
     pub challenge_id: ChallengeId,
+    /// Its team (negative for preview and shared instances).
     pub team_id: TeamId,
+    /// The user who asked for it, when a user did.
     pub user_id: Option<UserId>,
     /// Unix seconds when center queued the job; jobs older than the queue timeout are dropped.
     pub enqueued_at: i64,

@@ -6,6 +6,15 @@
 //! queue). Delivery is at least once; handlers must be idempotent. A publish that the queue
 //! refuses (full, broker down, no confirmation in time) is an error the caller reports, never a
 //! silent drop.
+//!
+//! Semantics both backends share (proven by the conformance suite in `tests.rs`):
+//! - `max_length` bounds the messages *waiting* (ready); delivered-but-unacked ones do not count
+//!   (RabbitMQ `x-max-length`). A publish beyond it is [`QueueError::Full`].
+//! - FIFO delivery; a retried message goes to the back of the queue with its delivery count
+//!   incremented; after `max_deliveries` deliveries, or when it cannot be decoded, `next`
+//!   moves it to the dead-letter queue (`<queue>.dlq`, or `MemoryQueue::dead_letters`).
+//! - A delivery dropped without being settled is handed back at once and redelivered (its
+//!   count incremented); if the process dies, RabbitMQ redelivers it when the connection closes.
 
 mod memory;
 mod message;
@@ -22,9 +31,9 @@ use serde::Deserialize;
 
 use crate::config::Secret;
 
-pub use memory::MemoryQueue;
+pub use memory::{DeadLetter, MemoryQueue};
 pub use message::{DeployJob, Task};
-pub use rabbitmq::RabbitQueue;
+pub use rabbitmq::{RabbitConsumer, RabbitProducer, RabbitQueue};
 
 /// Which queue backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -38,15 +47,25 @@ pub enum QueueBackendKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
+    /// `memory` or `rabbitmq`.
     pub backend: QueueBackendKind,
+    /// `amqp://user:pass@host:port[/vhost]` (RabbitMQ only; never logged).
     pub url: Secret,
+    /// Vhost used when `url` has no path (empty: the default vhost `/`).
     pub vhost: String,
+    /// Durable direct exchange jobs are published to; `<exchange>.dlx` is the dead-letter exchange.
     pub exchange: String,
+    /// Durable queue consumers read; `<queue>.dlq` holds dead letters.
     pub queue: String,
+    /// Routing key binding `queue` to `exchange`.
     pub routing_key: String,
+    /// Maximum messages waiting (ready); a publish beyond it is `QueueError::Full`.
     pub max_length: u32,
+    /// Deliveries a RabbitMQ consumer holds unacknowledged at once.
     pub prefetch: u16,
+    /// Deliveries of one message before `QueueConsumer::next` dead-letters it.
     pub max_deliveries: u32,
+    /// Bound, in seconds, on every broker round trip (connect, declare, publish confirmation).
     pub confirm_timeout_secs: u64,
 }
 
@@ -97,13 +116,16 @@ pub(crate) trait ProducerBackend: Send + Sync + 'static {
 /// Consumer side of a backend.
 #[async_trait]
 pub(crate) trait ConsumerBackend: Send + Sync + 'static {
-    /// Waits for the next delivery.
+    /// Waits for the next delivery (RabbitMQ: reconnecting as long as needed). Cancel-safe: a
+    /// cancelled call loses no message.
     async fn receive(&self) -> Result<RawDelivery, QueueError>;
 }
 
-/// Settles one delivery.
+/// Settles one delivery; at most one settlement succeeds, later calls are errors. Dropping an
+/// unsettled acker hands the message back to the queue for redelivery.
 #[async_trait]
 pub(crate) trait Acker: Send + Sync + 'static {
+    /// Removes the message for good.
     async fn ack(&self) -> Result<(), QueueError>;
     /// Returns the message to the queue for another delivery.
     async fn requeue(&self) -> Result<(), QueueError>;
@@ -113,14 +135,18 @@ pub(crate) trait Acker: Send + Sync + 'static {
 
 /// A message as the backend delivered it.
 pub(crate) struct RawDelivery {
+    /// The message body.
     pub payload: Vec<u8>,
     /// 1 for the first delivery, 2 for the first redelivery, …
     pub delivery_count: u32,
+    /// Settles this delivery.
     pub acker: Box<dyn Acker>,
 }
 
-/// Creates a connected producer/consumer pair for the configured backend. For RabbitMQ both
-/// sides declare the topology; either side may be dropped when this process does not need it.
+/// Creates a connected producer/consumer pair for the configured backend. For RabbitMQ the
+/// producer connects and declares the topology now (an unreachable broker fails here with
+/// `Unavailable`); the consumer connects on its first `next`, so a process that drops it never
+/// takes messages off the queue.
 pub async fn new_pair(cfg: &QueueConfig) -> Result<(QueueProducer, QueueConsumer), QueueError> {
     match cfg.backend {
         QueueBackendKind::Memory => {
@@ -134,7 +160,7 @@ pub async fn new_pair(cfg: &QueueConfig) -> Result<(QueueProducer, QueueConsumer
             let queue = RabbitQueue::connect(cfg).await?;
             Ok((
                 QueueProducer { backend: Arc::new(queue.producer()) },
-                QueueConsumer { backend: Arc::new(queue.consumer().await?), max_deliveries: cfg.max_deliveries },
+                QueueConsumer { backend: Arc::new(queue.consumer()), max_deliveries: cfg.max_deliveries },
             ))
         }
     }
@@ -189,8 +215,9 @@ impl QueueConsumer {
 }
 
 /// One delivered task; settle it with `ack`, `retry` or `dead_letter`. A delivery dropped
-/// without settling is redelivered (when the connection closes, on RabbitMQ).
+/// without settling is handed back to the queue and redelivered.
 pub struct Delivery {
+    /// The decoded message.
     pub task: Task,
     /// 1 for the first delivery.
     pub delivery_count: u32,

@@ -70,6 +70,12 @@ pub struct KubernetesConfig {
     pub argo_namespace: String,
     pub start_template: String,
     pub build_template: String,
+    /// Namespace of the fctf platform (the gateway's pods), allowed into instances.
+    pub platform_namespace: String,
+    /// Challenge pods may reach the internet (never private, link-local or cluster ranges).
+    pub internet_egress: bool,
+    /// Copy the `fctf-registry-pull` secret into instance namespaces and pull with it.
+    pub copy_pull_secret: bool,
 }
 
 /// Errors of the runtime seam.
@@ -110,6 +116,40 @@ pub struct InstanceSpec {
     pub env: BTreeMap<String, String>,
     /// Seconds the instance may live at most (backstop for expiry).
     pub max_lifetime_secs: u64,
+    /// Container settings (kubernetes; ignored by the local runtime).
+    pub container: ContainerSettings,
+}
+
+/// How a challenge container runs on Kubernetes. `None` resources take the platform defaults
+/// (300m CPU, 256 MiB; a request defaults to its limit).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSettings {
+    /// CPU request in millicores.
+    pub cpu_request_millis: Option<u32>,
+    /// CPU limit in millicores.
+    pub cpu_limit_millis: Option<u32>,
+    /// Memory request in MiB.
+    pub memory_request_mib: Option<u32>,
+    /// Memory limit in MiB.
+    pub memory_limit_mib: Option<u32>,
+    /// Hardened pod and container security context (and Pod Security `restricted`).
+    pub hardened: bool,
+    /// Run under gVisor (`runtimeClassName: gvisor`).
+    pub gvisor: bool,
+}
+
+/// An image build (kubernetes runtime: `up-challenge-template`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSpec {
+    pub challenge_id: ChallengeId,
+    /// Signed URL of the build context (tar archive).
+    pub context_url: String,
+    /// Destination image reference with its tag.
+    pub image: String,
+    /// Dockerfile path inside the context.
+    pub dockerfile: Option<String>,
+    /// Center's signed build-report endpoint.
+    pub callback_url: String,
 }
 
 /// What the runtime reports about an instance.
@@ -156,8 +196,17 @@ pub(crate) trait RuntimeBackend: Send + Sync + 'static {
     /// Instance starts in flight (started, not yet running or failed), from the runtime's view.
     async fn in_flight(&self) -> Result<usize, RuntimeError>;
     async fn list(&self) -> Result<Vec<RuntimeObject>, RuntimeError>;
-    /// Events from now on. Each call returns an independent stream.
+    /// Events from now on. Each call returns an independent stream. A stream that *ends* may
+    /// have missed events (watch lag, disconnect, relist): the caller watches again and
+    /// relists with `list`.
     fn watch(&self) -> BoxStream<'static, InstanceEvent>;
+    /// Submits an image build; returns the build's name. Only the kubernetes runtime builds.
+    async fn build_image(&self, spec: BuildSpec) -> Result<String, RuntimeError> {
+        Err(RuntimeError::Unavailable(format!(
+            "image builds need the kubernetes runtime (challenge {})",
+            spec.challenge_id
+        )))
+    }
     /// Stops everything (process shutdown for the local runtime; nothing on kubernetes).
     async fn shutdown(&self, grace: Duration);
 }
@@ -206,9 +255,21 @@ impl Runtime {
         self.0.list().await
     }
 
-    /// A stream of instance events from now on.
+    /// A stream of instance events from now on. When it ends, events may have been missed:
+    /// watch again and relist.
     pub fn watch(&self) -> BoxStream<'static, InstanceEvent> {
         self.0.watch()
+    }
+
+    /// Submits an image build (kubernetes only); returns the build's name.
+    pub async fn build_image(&self, spec: BuildSpec) -> Result<String, RuntimeError> {
+        self.0.build_image(spec).await
+    }
+
+    /// Wraps a backend (tests use instrumented backends).
+    #[cfg(test)]
+    pub(crate) fn from_backend(backend: Arc<dyn RuntimeBackend>) -> Self {
+        Self(backend)
     }
 
     /// Stops what the runtime owns at process exit.

@@ -6,19 +6,87 @@
 //! placeholders, `RETURNING` and `ON CONFLICT`, which SQLite and PostgreSQL both understand.
 //! The few places where the dialects differ branch on `Dialect` inside this module. This keeps
 //! one implementation of every query (instead of a trait with two copies of ~100 methods) while
-//! the conformance suite (`store/tests.rs`) proves the behaviour on both databases. Columns are
-//! therefore limited to the types `Any` carries: 64-bit integers (`BIGINT` on PostgreSQL),
-//! doubles, text, blobs; timestamps are Unix seconds. Role code sees only `Store`, never a pool.
+//! the conformance suite (`store/tests`) proves the behaviour on both databases. Role code sees
+//! only `Store`, never a pool.
+//!
+//! Column types are limited to what `Any` carries: 64-bit integers (`BIGINT` on PostgreSQL,
+//! `INTEGER` on SQLite), doubles, text and blobs. Timestamps are Unix seconds; JSON documents
+//! are text. **Booleans are integer 0/1 columns on both backends**: `Any` cannot read a SQLite
+//! column declared `BOOLEAN` at all ("Any driver does not support the SQLite type Bool"), so the
+//! schema never declares one and the store converts at the edge (`bool_of`, `i64::from(bool)`).
+//! Aggregates that PostgreSQL would type as `NUMERIC` (`SUM`) are cast to `BIGINT`, and no
+//! query returns a PostgreSQL `boolean` expression.
+//!
+//! Concurrency: exactly-once effects (a solve, a hint unlock, one live instance per team and
+//! challenge, one active session per user) are decided by unique indexes inside one
+//! transaction, never by a read-then-write in the caller. Write transactions start with
+//! `Store::begin_write`: on SQLite that is `BEGIN IMMEDIATE`, which takes the write lock up
+//! front so that concurrent writers queue on `busy_timeout` (10 s) instead of failing with
+//! `SQLITE_BUSY` when a deferred transaction tries to upgrade its read lock; no retry loop is
+//! needed. A busy error that still escapes is reported as `StoreError::Unavailable`. On
+//! PostgreSQL (READ COMMITTED) transactions that compute from data they then change lock the
+//! owning row first (`SELECT … FOR NO KEY UPDATE`; `Store::lock_row`).
 //!
 //! Migrations live in `migrations/sqlite` and `migrations/postgres` with matching version
 //! numbers; they run at start-up (`store.migrate_on_start`) and with `fctf migrate`.
 
+mod admin_accounts;
+mod admin_edits;
+mod admin_results;
+mod audit;
+mod catalog;
+mod challenges;
+mod config;
+mod dump;
+mod error;
+mod fields;
+mod flags;
+mod hints;
+mod instances;
+mod pages;
+mod player;
+mod records;
+mod registration;
+mod scoring;
+mod sessions;
+mod solutions;
+mod sql;
+mod standings;
+mod submissions;
+mod teams;
+mod tokens;
 mod users;
+
+#[doc(hidden)]
+pub mod testing;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use users::{NewUser, UserRole};
+pub use admin_edits::{FileCommitError, FileOwner, FileRecord, Topic};
+pub use admin_results::{MarkOutcome, ScoreEvent, Standing, SubmissionFilter};
+pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, NewAuditEntry, NewCheatEvent};
+pub use catalog::{Bracket, StoredFile, Tag, TopicLink};
+pub use challenges::{Challenge, ChallengeState, DeploySettings, NewChallenge};
+pub use config::ConfigEntry;
+pub use dump::{EVENT_TABLES, TableDump};
+pub use error::StoreError;
+pub use fields::{Field, FieldEntry, FieldOwner, NewField};
+pub use flags::{Flag, NewFlag};
+pub use hints::{Hint, NewHint, NewUnlock, Unlock, UnlockOutcome};
+pub use instances::{Instance, InstanceState, NewInstance};
+pub use pages::{NewPage, Page};
+pub use player::{AccountSnapshot, TeamChange, TeamSnapshot, TicketOutcome};
+pub use records::{Award, ChallengeVersion, DeployRecord, NewAward, NewNotification, NewTicket, Notification, Ticket};
+pub use registration::RegistrationField;
+pub use scoring::dynamic_value;
+pub use sessions::Session;
+pub use solutions::Solution;
+pub use standings::{AwardRow, ScoreData, ScoredChallenge, ScoredTeam, ScoredUser, SolveRow};
+pub use submissions::{Account, SolveOutcome, Submission, SubmissionKind};
+pub use teams::{JoinOutcome, NewTeam, Team, TeamUpdate};
+pub use tokens::ApiToken;
+pub use users::{NewUser, User, UserRole, UserUpdate};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -26,7 +94,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
 
 use crate::config::Secret;
 
@@ -34,7 +102,9 @@ use crate::config::Secret;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StoreBackendKind {
+    /// Embedded SQLite file (one process only).
     Sqlite,
+    /// PostgreSQL (shared by every process).
     Postgres,
 }
 
@@ -42,9 +112,13 @@ pub enum StoreBackendKind {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Which database.
     pub backend: StoreBackendKind,
+    /// Connection URL (secret).
     pub url: Secret,
+    /// Pool size.
     pub max_connections: u32,
+    /// Apply pending migrations when the process starts.
     pub migrate_on_start: bool,
 }
 
@@ -53,53 +127,6 @@ pub struct StoreConfig {
 pub(crate) enum Dialect {
     Sqlite,
     Postgres,
-}
-
-/// Errors of the store seam.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The row does not exist.
-    #[error("not found")]
-    NotFound,
-    /// A unique or foreign-key constraint refused the write.
-    #[error("conflict on {constraint}")]
-    Conflict { constraint: String },
-    /// The database could not be reached (or the pool timed out); retrying may help.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    /// Migrations failed.
-    #[error("migration failed: {0}")]
-    Migration(String),
-    /// Anything else.
-    #[error("store error: {0}")]
-    Other(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(database_error) => {
-                let constraint_kind = matches!(
-                    database_error.kind(),
-                    sqlx::error::ErrorKind::UniqueViolation | sqlx::error::ErrorKind::ForeignKeyViolation
-                );
-                if constraint_kind {
-                    let constraint = database_error
-                        .constraint()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| database_error.message().to_owned());
-                    StoreError::Conflict { constraint }
-                } else {
-                    StoreError::Other(database_error.message().to_owned())
-                }
-            }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(error.to_string())
-            }
-            other => StoreError::Other(other.to_string()),
-        }
-    }
 }
 
 /// The store handle. Cheap to clone.
@@ -150,7 +177,7 @@ impl Store {
             .after_connect(|connection, _meta| {
                 Box::pin(async move {
                     connection
-                        .execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                        .execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
                         .await?;
                     Ok(())
                 })
@@ -191,4 +218,37 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (take the write lock now and
+    /// wait on `busy_timeout` rather than fail on a lock upgrade), a plain `BEGIN` on PostgreSQL.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let transaction = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(transaction)
+    }
+
+    /// On PostgreSQL, locks one row of `table` for the rest of the transaction
+    /// (`FOR NO KEY UPDATE`, which does not block foreign-key checks of other writers); on
+    /// SQLite the `BEGIN IMMEDIATE` write lock already serializes writers. Returns false when
+    /// the row does not exist (checked on both backends).
+    pub(crate) async fn lock_row(
+        &self,
+        transaction: &mut Transaction<'static, Any>,
+        table: &'static str,
+        id: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = match self.dialect {
+            Dialect::Sqlite => format!("SELECT id FROM {table} WHERE id = $1"),
+            Dialect::Postgres => format!("SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"),
+        };
+        let found: Option<i64> = sqlx::query_scalar(&sql).bind(id).fetch_optional(&mut **transaction).await?;
+        Ok(found.is_some())
+    }
+}
+
+/// The current time in Unix seconds.
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
 }

@@ -68,6 +68,7 @@ async fn gateway_role_serves_http_and_tcp_through_the_app() {
         runtime: None,
         secrets: secrets.clone(),
         metrics: Metrics::new(),
+        control: Default::default(),
     };
     let app = App::build_with(deps).await.unwrap();
     let http = app.addrs().gateway_http.expect("gateway http bound");

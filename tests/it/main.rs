@@ -1,1 +1,21 @@
+//! The one integration-test binary: in-process apps (`harness`), split-role clusters on the real
+//! backends, and process-level smoke tests of the built executable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin_accounts;
+mod admin_authz;
+mod admin_challenges;
+mod admin_concurrency;
+mod admin_event;
+mod admin_fuzz;
+mod admin_support;
+mod contestant_accounts;
+mod contestant_bench;
+mod contestant_play;
+mod contestant_races;
+mod contestant_support;
+mod foundation;
 mod gateway;
+mod harness;
+mod smoke;

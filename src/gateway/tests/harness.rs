@@ -80,6 +80,7 @@ impl TestGateway {
             runtime: None,
             secrets: secrets.clone(),
             metrics: metrics.clone(),
+            control: Default::default(),
         };
         let gateway = Gateway::bind(&cfg, &deps).await.expect("gateway binds");
         let http = gateway.http_addr().unwrap();

@@ -145,6 +145,7 @@ async fn unreadable_tls_files_fail_at_bind() {
         runtime: None,
         secrets: crate::config::Secrets::random(),
         metrics: crate::metrics::Metrics::new(),
+        control: Default::default(),
     };
     let error = crate::gateway::Gateway::bind(&cfg, &deps).await.err().expect("bind fails");
     assert!(format!("{error:#}").contains("tls_cert_file"), "{error:#}");

@@ -1,0 +1,387 @@
+//! Exactly-once semantics of the contestant API under concurrency (issue 4), each scenario on
+//! the embedded backends and on PostgreSQL + Redis with requests spread over two api processes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use fctf::store::{Account, NewAward, NewHint, NewTicket, SubmissionKind, UserUpdate};
+use serde_json::{Value, json};
+
+use crate::contestant_support::{Event, Kind, all_at_once, on_both_backends};
+
+/// Concurrent requests per race.
+const N: usize = 20;
+
+fn statuses(results: &[(u16, Value)]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (status, body) in results {
+        let label = format!("{status} {}", body["data"]["status"].as_str().unwrap_or_default());
+        *counts.entry(label).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn logins(event: &Event, names: &[String]) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        tokens.push(event.login(index, name).await);
+    }
+    tokens
+}
+
+fn names(members: &[(fctf::domain::UserId, String)]) -> Vec<String> {
+    members.iter().map(|(_, name)| name.clone()).collect()
+}
+
+async fn correct_race_one_team(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let (team, members) = event.team("alpha", 4).await;
+    let challenge = event.challenge("race", |_| {}).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let body = json!({"challengeId": challenge.get(), "submission": "FCTF{race}"});
+    let results = all_at_once(
+        (0..N)
+            .map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[index % tokens.len()]), body.clone()))
+            .collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 correct"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("200 already_solved"), Some(&(N - 1)), "{counts:?}");
+    let solves = event.store.list_challenge_solves(challenge).await.unwrap();
+    assert_eq!(solves.len(), 1);
+    assert_eq!(solves[0].account.team_id, Some(team));
+    event.stop().await;
+}
+
+async fn correct_race_one_team_with_cooldown(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let (_, members) = event.team("alpha", 4).await;
+    let challenge = event.challenge("race", |spec| spec.cooldown = 30).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let body = json!({"challengeId": challenge.get(), "submission": "FCTF{race}"});
+    let results = all_at_once(
+        (0..N)
+            .map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[index % tokens.len()]), body.clone()))
+            .collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 correct"), Some(&1), "{counts:?}");
+    let others =
+        counts.get("429 ratelimited").copied().unwrap_or(0) + counts.get("200 already_solved").copied().unwrap_or(0);
+    assert_eq!(others, N - 1, "{counts:?}");
+    assert_eq!(event.store.list_challenge_solves(challenge).await.unwrap().len(), 1);
+    event.stop().await;
+}
+
+async fn correct_race_many_teams(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let mut players = Vec::new();
+    for index in 0..N {
+        let (_, members) = event.team(&format!("team{index}"), 1).await;
+        players.push(members[0].1.clone());
+    }
+    let challenge = event.challenge("race", |_| {}).await;
+    event.start().await;
+    let tokens = logins(&event, &players).await;
+    let body = json!({"challengeId": challenge.get(), "submission": "FCTF{race}"});
+    let results = all_at_once(
+        (0..N).map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[index]), body.clone())).collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 correct"), Some(&N), "{counts:?}");
+    assert_eq!(event.store.list_challenge_solves(challenge).await.unwrap().len(), N);
+    event.stop().await;
+}
+
+async fn cooldown_race(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("incorrect_submissions_per_min", "0")]).await;
+    let (_, members) = event.team("alpha", 4).await;
+    let (_, others) = event.team("beta", 1).await;
+    let challenge = event.challenge("cool", |spec| spec.cooldown = 60).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let other = event.login(1, &others[0].1).await;
+    let wrong = json!({"challengeId": challenge.get(), "submission": "FCTF{wrong}"});
+    let mut futures: Vec<_> = (0..N)
+        .map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[index % tokens.len()]), wrong.clone()))
+        .collect();
+    futures.push(event.post(N, "/api/Challenge/attempt", Some(&other), wrong.clone()));
+    let mut results = all_at_once(futures).await;
+    let other_result = results.pop().unwrap();
+    assert_eq!((other_result.0, other_result.1["data"]["status"].as_str()), (200, Some("incorrect")), "other team");
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 incorrect"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("429 ratelimited"), Some(&(N - 1)), "{counts:?}");
+    for (status, body) in &results {
+        if *status == 429 {
+            let cooldown = body["data"]["cooldown"].as_u64().unwrap();
+            assert!((1..=60).contains(&cooldown), "{body}");
+        }
+    }
+    event.stop().await;
+}
+
+async fn attempt_budget_race(kind: Kind) {
+    const MAX: usize = 3;
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("incorrect_submissions_per_min", "0")]).await;
+    let (team, members) = event.team("alpha", 4).await;
+    let challenge = event.challenge("budget", |spec| spec.max_attempts = MAX as i64).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let wrong = json!({"challengeId": challenge.get(), "submission": "FCTF{wrong}"});
+    let results = all_at_once(
+        (0..N)
+            .map(|index| {
+                event.post(index, "/api/Challenge/attempt", Some(&tokens[index % tokens.len()]), wrong.clone())
+            })
+            .collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 incorrect"), Some(&MAX), "{counts:?}");
+    assert_eq!(counts.get("400 incorrect"), Some(&(N - MAX)), "{counts:?}");
+    for (status, body) in &results {
+        let message = body["data"]["message"].as_str().unwrap();
+        if *status == 400 {
+            assert!(message.contains("0 tries remaining"), "{message}");
+        } else {
+            assert!(message.starts_with("Incorrect. You have "), "{message}");
+        }
+    }
+    let account = Account { user_id: members[0].0, team_id: Some(team) };
+    let recorded = event.store.count_submissions(challenge, account, SubmissionKind::Incorrect).await.unwrap();
+    assert_eq!(recorded, MAX as i64, "refused attempts are not recorded");
+    event.stop().await;
+}
+
+async fn hint_unlock_race(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let (team, members) = event.team("alpha", 5).await;
+    let challenge = event.challenge("hinted", |_| {}).await;
+    let hint = event
+        .store
+        .create_hint(&NewHint {
+            challenge_id: challenge,
+            title: None,
+            content: "look closer".into(),
+            cost: 50,
+            requirements: None,
+        })
+        .await
+        .unwrap();
+    event
+        .store
+        .create_award(&NewAward {
+            user_id: Some(members[0].0),
+            team_id: Some(team),
+            name: "bonus".into(),
+            value: 100,
+            ..NewAward::default()
+        })
+        .await
+        .unwrap();
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let body = json!({"type": "hints", "target": hint.id.get()});
+    let results = all_at_once(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| event.post(index, "/api/Hint/unlock", Some(token), body.clone()))
+            .collect(),
+    )
+    .await;
+    let succeeded = results.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(succeeded, 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(status, _)| *status != 200) {
+        let error = body["error"].as_str().unwrap_or_default().to_lowercase();
+        assert_eq!(*status, 400, "{body}");
+        assert!(
+            error.contains("already unlocked") || error.contains("another unlock operation is in progress"),
+            "{body}"
+        );
+    }
+    let awards = event.store.list_awards(Some(team), None).await.unwrap();
+    let charges: Vec<_> = awards.iter().filter(|award| award.award.value < 0).collect();
+    assert_eq!(charges.len(), 1, "one charge");
+    assert_eq!(charges[0].award.value, -50);
+    let account = Account { user_id: members[0].0, team_id: Some(team) };
+    assert_eq!(event.store.list_unlocks(account).await.unwrap().len(), 1, "one unlock");
+    assert_eq!(event.store.account_score(account).await.unwrap(), 50);
+    let (status, body) = event.get(0, &format!("/api/Hint/{}", hint.id.get()), Some(&tokens[1])).await;
+    assert_eq!((status, body["data"]["content"].as_str()), (200, Some("look closer")), "{body}");
+    event.stop().await;
+}
+
+async fn dynamic_value_race(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let mut players = Vec::new();
+    for index in 0..10 {
+        let (_, members) = event.team(&format!("team{index}"), 1).await;
+        players.push(members[0].1.clone());
+    }
+    let (_, crowd) = event.team("crowd", 10).await;
+    let decaying = |function: &'static str| {
+        move |spec: &mut fctf::store::NewChallenge| {
+            spec.kind = "dynamic".into();
+            spec.function = function.into();
+            spec.initial = Some(100);
+            spec.decay = Some(5);
+            spec.minimum = Some(20);
+            spec.value = 100;
+        }
+    };
+    let logarithmic = event.challenge("log", decaying("logarithmic")).await;
+    let linear = event.challenge("lin", decaying("linear")).await;
+    let single = event.challenge("single", decaying("linear")).await;
+    event.start().await;
+    let tokens = logins(&event, &players).await;
+    let crowd_tokens = logins(&event, &names(&crowd)).await;
+    for (challenge, flag, expected) in [(logarithmic, "FCTF{log}", 20), (linear, "FCTF{lin}", 55)] {
+        let body = json!({"challengeId": challenge.get(), "submission": flag});
+        let results = all_at_once(
+            tokens
+                .iter()
+                .enumerate()
+                .map(|(index, token)| event.post(index, "/api/Challenge/attempt", Some(token), body.clone()))
+                .collect(),
+        )
+        .await;
+        assert_eq!(statuses(&results).get("200 correct"), Some(&10), "{results:?}");
+        assert_eq!(event.store.get_challenge(challenge).await.unwrap().spec.value, expected, "{flag}");
+        let mut values: Vec<i64> = results.iter().map(|(_, body)| body["data"]["value"].as_i64().unwrap()).collect();
+        values.sort_unstable();
+        assert_eq!(values.first(), Some(&expected), "the last solver sees the final value");
+    }
+    let body = json!({"challengeId": single.get(), "submission": "FCTF{single}"});
+    let results = all_at_once(
+        crowd_tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| event.post(index, "/api/Challenge/attempt", Some(token), body.clone()))
+            .collect(),
+    )
+    .await;
+    assert_eq!(statuses(&results).get("200 correct"), Some(&1), "{results:?}");
+    assert_eq!(
+        event.store.get_challenge(single).await.unwrap().spec.value,
+        100,
+        "one team solving many times does not decay"
+    );
+    let (_, board) = event.get(1, "/api/Scoreboard/top/20", None).await;
+    let top: Vec<(String, i64)> = board["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| (entry["name"].as_str().unwrap().to_owned(), entry["score"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(top[0], ("crowd".to_owned(), 100), "{top:?}");
+    assert!(top.iter().filter(|(name, _)| name.starts_with("team")).all(|(_, score)| *score == 75), "{top:?}");
+    event.stop().await;
+}
+
+async fn ticket_races(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let (_, members) = event.team("alpha", 1).await;
+    event.start().await;
+    let token = event.login(0, &members[0].1).await;
+    let ticket =
+        json!({"title": "Instance down", "type": "Error", "description": "The web instance answers 502 since 10:00."});
+    let results = all_at_once(
+        (0..N).map(|index| event.post(index, "/api/Ticket/sendticket", Some(&token), ticket.clone())).collect(),
+    )
+    .await;
+    let created: Vec<_> = results.iter().filter(|(status, _)| *status == 201).collect();
+    assert_eq!(created.len(), 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!((*status, body["message"].as_str()), (400, Some("You have already sent a similar ticket")));
+    }
+    let id = created[0].1["id"].as_i64().unwrap();
+    let path = format!("/api/Ticket/tickets/{id}");
+    let results = all_at_once(
+        (0..N).map(|index| event.send(reqwest::Method::DELETE, index, &path, Some(&token), None)).collect(),
+    )
+    .await;
+    let deleted = results
+        .iter()
+        .filter(|(status, body)| *status == 200 && body["message"] == "Ticket deleted successfully")
+        .count();
+    assert_eq!(deleted, 1, "{results:?}");
+    assert!(results.iter().all(|(status, _)| *status == 200 || *status == 400));
+    assert!(event.store.list_tickets(Some(members[0].0)).await.unwrap().is_empty());
+    let again = NewTicket {
+        author_id: members[0].0,
+        title: "t".into(),
+        kind: "Question".into(),
+        description: "another".into(),
+    };
+    event.store.create_ticket(&again).await.unwrap();
+    event.stop().await;
+}
+
+async fn ban_revokes_everywhere(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let (_, members) = event.team("alpha", 2).await;
+    event.start().await;
+    let token = event.login(0, &members[0].1).await;
+    assert_eq!(event.get(1, "/api/Users/profile", Some(&token)).await.0, 200);
+    // A ban written straight to the store (no signal at all) is refused within the TTL.
+    event.store.update_user(members[0].0, &UserUpdate { banned: Some(true), ..UserUpdate::default() }).await.unwrap();
+    let banned_at = Instant::now();
+    loop {
+        let (status, body) = event.get(1, "/api/Users/profile", Some(&token)).await;
+        if status == 403 {
+            assert_eq!(body, Value::String("Account banned.".into()));
+            break;
+        }
+        assert!(banned_at.elapsed() < Duration::from_secs(2), "still accepted after {:?}", banned_at.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(banned_at.elapsed() < Duration::from_secs(2));
+    // A logout on one process is refused at once by the other (signalled invalidation).
+    let other = event.login(0, &members[1].1).await;
+    assert_eq!(event.get(1, "/api/Users/profile", Some(&other)).await.0, 200);
+    assert_eq!(event.post(0, "/api/Auth/logout", Some(&other), json!({})).await.0, 200);
+    let logged_out_at = Instant::now();
+    loop {
+        let (status, _) = event.get(1, "/api/Users/profile", Some(&other)).await;
+        if status == 401 {
+            break;
+        }
+        assert!(logged_out_at.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A newer login replaces the older session everywhere.
+    let first = event.login(0, &members[1].1).await;
+    let second = event.login(1, &members[1].1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(event.get(0, "/api/Users/profile", Some(&second)).await.0, 200);
+    let replaced_at = Instant::now();
+    loop {
+        if event.get(0, "/api/Users/profile", Some(&first)).await.0 == 401 {
+            break;
+        }
+        assert!(replaced_at.elapsed() < Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    event.stop().await;
+}
+
+on_both_backends! {
+    correct_race_one_team => correct_race_one_team_embedded, correct_race_one_team_postgres_redis;
+    correct_race_one_team_with_cooldown => correct_race_one_team_with_cooldown_embedded, correct_race_one_team_with_cooldown_postgres_redis;
+    correct_race_many_teams => correct_race_many_teams_embedded, correct_race_many_teams_postgres_redis;
+    cooldown_race => cooldown_race_embedded, cooldown_race_postgres_redis;
+    attempt_budget_race => attempt_budget_race_embedded, attempt_budget_race_postgres_redis;
+    hint_unlock_race => hint_unlock_race_embedded, hint_unlock_race_postgres_redis;
+    dynamic_value_race => dynamic_value_race_embedded, dynamic_value_race_postgres_redis;
+    ticket_races => ticket_races_embedded, ticket_races_postgres_redis;
+    ban_revokes_everywhere => ban_revokes_everywhere_embedded, ban_revokes_everywhere_postgres_redis;
+}
