@@ -16,6 +16,7 @@ mod contestant_play;
 mod contestant_races;
 mod contestant_support;
 mod foundation;
+mod gateway;
 mod harness;
 mod pipeline_bench;
 mod pipeline_failures;
