@@ -52,6 +52,7 @@ impl Caller {
             header::USER_AGENT,
             header::HeaderName::from_static("x-forwarded-for"),
             header::HeaderName::from_static("x-real-ip"),
+            header::HeaderName::from_static("last-event-id"),
         ] {
             if let Some(value) = parts.headers.get(&name) {
                 headers.insert(name, value.clone());

@@ -15,7 +15,14 @@
 
 pub mod account;
 pub mod api;
+pub mod board;
+pub mod challenge;
+pub mod graph;
+pub mod instance;
+pub mod scoreboard;
 pub mod session;
+pub mod team;
+pub mod tickets;
 
 use std::sync::Arc;
 
@@ -85,5 +92,24 @@ pub fn router(state: &ApiState) -> Router<ApiState> {
         .route("/logout", post(account::logout))
         .route("/profile", get(account::profile))
         .route("/profile/password", post(account::change_password))
+        .route("/team", get(team::page))
+        .route("/team/create", post(team::create))
+        .route("/team/join", post(team::join))
+        .route("/team/leave", post(team::leave))
+        .route("/log", get(team::action_log))
+        .route("/challenges", get(board::page))
+        .route("/challenges/{id}", get(challenge::page))
+        .route("/challenges/{id}/submit", post(challenge::submit))
+        .route("/challenges/{id}/hints/{hint}", get(challenge::hint_confirm).post(challenge::hint_unlock))
+        .route("/challenges/{id}/start", post(instance::start))
+        .route("/challenges/{id}/stop", post(instance::stop))
+        .route("/instances", get(instance::list))
+        .route("/files", get(challenge::file))
+        .route("/scoreboard", get(scoreboard::page))
+        .route("/notifications", get(tickets::notifications))
+        .route("/events", get(tickets::events))
+        .route("/tickets", get(tickets::list).post(tickets::create))
+        .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets/{id}/delete", post(tickets::delete))
         .layer(Extension(Portal::new(state)))
 }

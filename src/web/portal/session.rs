@@ -230,6 +230,11 @@ impl Session {
         self.api(Method::GET, path, None).await
     }
 
+    /// `GET` on the contestant API with an owned path (for joined futures).
+    pub async fn get_owned(&self, path: String) -> Reply {
+        self.api(Method::GET, &path, None).await
+    }
+
     /// `POST` on the contestant API.
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         self.api(Method::POST, path, Some(body)).await
