@@ -64,19 +64,18 @@ mod tests {
 
     #[test]
     fn unsafe_schemes_are_dropped() {
-        for link in [
-            "javascript:alert(1)",
-            "JaVaScRiPt:alert(1)",
-            " javascript:x",
-            "java\tscript:x",
-            "data:text/html,x",
-            "vbscript:x",
-        ] {
+        for link in ["javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:x", "data:text/html,x", "vbscript:x"] {
             let html = render(&format!("[click]({link}) ![i]({link})"));
             assert!(!html.to_ascii_lowercase().contains("script:"), "{link}: {html}");
             assert!(!html.contains("data:"), "{link}: {html}");
             assert!(html.contains("href=\"#\""), "{link}: {html}");
         }
+    }
+
+    #[test]
+    fn whitespace_inside_a_target_never_makes_a_link() {
+        let html = render("[click](java\tscript:x) [b](java\nscript:y)");
+        assert!(!html.contains("href="), "{html}");
     }
 
     #[test]

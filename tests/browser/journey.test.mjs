@@ -302,6 +302,13 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     assert.match(await page.locator("svg.graph title").first().textContent(), /Rockets: 90/);
     assert.match(await page.locator(".legend").textContent(), /Rockets/);
     await shoot("scoreboard");
+    await page.click("form[action='/theme'] button");
+    assert.equal(await page.locator("html").getAttribute("data-theme"), "dark");
+    await shoot("scoreboard-dark");
+    await page.goto(`${base}/challenges/${instanceId}`);
+    await shoot("challenge-dark");
+    await page.click("form[action='/theme'] button");
+    assert.equal(await page.locator("html").getAttribute("data-theme"), "light");
   });
 
   it("shows team, profile, action log, tickets and live notifications", async () => {

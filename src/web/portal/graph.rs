@@ -50,7 +50,13 @@ fn nice_step(max: f64) -> f64 {
 
 fn time_label(unix: i64, span: i64) -> String {
     let Some(time) = chrono::DateTime::from_timestamp(unix, 0) else { return String::new() };
-    if span > 2 * 86_400 { time.format("%m-%d %H:%M").to_string() } else { time.format("%H:%M").to_string() }
+    if span > 2 * 86_400 {
+        time.format("%m-%d %H:%M").to_string()
+    } else if span > 3_600 {
+        time.format("%H:%M").to_string()
+    } else {
+        time.format("%H:%M:%S").to_string()
+    }
 }
 
 /// Renders the SVG; `end` is the right edge (now, the freeze or the event's end). Returns an

@@ -1,6 +1,10 @@
 //! Instance control: start, queue position, status, countdown to expiry, stop, and the
 //! connection info (the gateway HTTP link with the token, `nc host port` plus the token, and
 //! the TLS variant when the gateway serves TLS).
+//!
+//! Deployment note: the gateway expires the other cookies of its host when it hands out its
+//! own (FCTF behaviour), so `gateway.public_host` must be a different host name than the
+//! portal's, or opening an instance would log the player out of the portal.
 
 use askama::Template;
 use axum::Form;

@@ -113,3 +113,6 @@ pub fn router(state: &ApiState) -> Router<ApiState> {
         .route("/tickets/{id}/delete", post(tickets::delete))
         .layer(Extension(Portal::new(state)))
 }
+
+#[cfg(test)]
+mod tests;
