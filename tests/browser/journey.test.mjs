@@ -336,6 +336,8 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     await admin("POST", "/api/v1/notifications", { title: "Heads up", content: "Round two opens soon." });
     await page.locator("#toasts .toast").first().waitFor({ timeout: 20_000 });
     assert.match(await page.locator("#notification-list").textContent(), /Round two opens soon\./);
+    assert.equal(await page.locator("#notification-empty").count(), 0);
+    assert.doesNotMatch(await page.locator("#notification-list time").first().textContent(), /T/);
     await shoot("notifications");
   });
 

@@ -163,6 +163,10 @@ impl Session {
     }
 
     /// The signed-in player, or a redirect to the login page.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the finished redirect or error page, returned once per request"
+    )]
     pub fn require(&self) -> Result<&Player, Response> {
         match &self.player {
             Some(player) => Ok(player),
@@ -171,6 +175,10 @@ impl Session {
     }
 
     /// The signed-in player with a team, or a redirect (login, or the team page).
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the finished redirect or error page, returned once per request"
+    )]
     pub fn require_team(&self) -> Result<&Player, Response> {
         let player = self.require()?;
         if player.team_id.is_none() {
@@ -180,6 +188,10 @@ impl Session {
     }
 
     /// Checks a form's CSRF token (403 page when wrong).
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the finished redirect or error page, returned once per request"
+    )]
     pub fn check_csrf(&self, token: &str) -> Result<(), Response> {
         if self.browser.check_csrf(token) {
             Ok(())

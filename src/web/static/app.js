@@ -78,7 +78,9 @@
         if (list) {
           var item = document.createElement("li");
           var time = document.createElement("time");
-          time.textContent = data.date || "";
+          time.textContent = String(data.date || "").replace("T", " ").replace(/Z$/, "").slice(0, 19);
+          var empty = document.getElementById("notification-empty");
+          if (empty) empty.remove();
           var text = document.createElement("span");
           var title = document.createElement("strong");
           title.textContent = data.title || "";
