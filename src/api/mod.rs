@@ -84,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(contestant::router(&state))
         .merge(admin::router(state.clone()))
+        .merge(crate::web::router(&state))
         .fallback(not_found)
         .with_state(state)
 }
