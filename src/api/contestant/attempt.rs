@@ -296,6 +296,9 @@ async fn record_correct(
 ) -> ApiResult {
     match state.store.record_solve(challenge.id, account, submission, Some(ip)).await {
         Ok(SolveOutcome::Solved { value, .. }) => {
+            if let Some(team) = player.team_id {
+                super::instances::stop_after_solve(state, team, challenge.id, crate::control::StopReason::Solved);
+            }
             signals::scores_changed(&state.cache, Some(context)).await;
             log_action(state, player, challenge, 3, format!("Solved {}", challenge.spec.name)).await;
             verdict(StatusCode::OK, true, json!({"status": "correct", "message": "Correct", "value": value}))
