@@ -216,9 +216,14 @@ pub async fn create_from(store: &Store, body: &Map<String, Value>) -> AdminResul
     store.create_challenge(&spec).await.map_err(|error| AdminError::from_store_on(error, NAME_TAKEN))
 }
 
-/// Applies a partial update to a challenge (shared with `challenge.yml` import).
+/// Applies a partial update to a challenge (shared with `challenge.yml` import); an update
+/// that changes nothing writes nothing.
 pub async fn update_from(store: &Store, current: &Challenge, body: &Map<String, Value>) -> AdminResult<Challenge> {
     let (spec, references) = challenge_fields::apply(body, &current.spec, false, Some(current.id))?;
+    if spec == current.spec {
+        // Nothing changes: no write, so `updated` and the decayed value stay as they are.
+        return Ok(current.clone());
+    }
     check_references(store, &references).await?;
     store.update_challenge(current.id, &spec).await.map_err(|error| AdminError::from_store_on(error, NAME_TAKEN))
 }
