@@ -2,7 +2,7 @@
 # Multi-stage build of the single fctf executable; the runtime image is Debian slim (the local
 # runtime needs /bin/sh), runs as an unprivileged user and keeps state under /data.
 
-FROM rust:1.88-bookworm AS build
+FROM rust:1-bookworm AS build
 WORKDIR /src
 # Build the dependency graph first so source edits do not rebuild every crate.
 COPY Cargo.toml Cargo.lock ./

@@ -198,11 +198,12 @@ async fn open_store(cli: &Cli) -> anyhow::Result<(Settings, crate::store::Store)
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Signals first: anyone who has seen the announcement may send SIGTERM at once.
+    let shutdown = crate::shutdown::on_signals();
     let app = crate::app::App::build(settings).await?;
     let addrs = app.addrs();
     crate::app::announce(&app).await?;
     tracing::debug!(?addrs, "listeners bound");
-    let shutdown = crate::shutdown::on_signals();
     app.run(shutdown).await
 }
 

@@ -127,7 +127,8 @@ pub fn load_from(
 ) -> Result<Settings, ConfigError> {
     let fctf_env: HashMap<String, String> = env
         .iter()
-        .filter(|(key, _)| key.starts_with("FCTF_") && key.as_str() != "FCTF_CONFIG")
+        // FCTF_CONFIG names the file; FCTF_TEST_* belong to the test harness, not to fctf.
+        .filter(|(key, _)| key.starts_with("FCTF_") && key.as_str() != "FCTF_CONFIG" && !key.starts_with("FCTF_TEST_"))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     let mut builder =

@@ -142,6 +142,12 @@ fn port_zero_never_clashes() {
 }
 
 #[test]
+fn test_harness_variables_are_not_configuration() {
+    let settings = load_env(&[("FCTF_TEST_DATABASE_URL", "postgres://x"), ("FCTF_TEST_REDIS_URL", "redis://y")]);
+    settings.validate().expect("FCTF_TEST_* variables are ignored");
+}
+
+#[test]
 fn unknown_keys_and_bad_values_are_rejected() {
     let error = load_from(None, &env(&[("FCTF_API__LISTENN", "x")]), &Overrides::default()).unwrap_err();
     assert!(error.to_string().contains("listenn"), "{error}");

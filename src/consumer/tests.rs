@@ -19,8 +19,31 @@ const SLOW: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn a_consumer_killed_mid_batch_loses_no_job_and_runs_none_twice() {
-    let pipeline =
-        Pipeline::start(Run { consumer: false, listener: true }, &[("FCTF_CONSUMER__BATCH_SIZE", "4")]).await;
+    killed_mid_batch(&[]).await;
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_batch_loses_no_job_and_runs_none_twice_rabbitmq() {
+    let Ok(url) = std::env::var("FCTF_TEST_AMQP_URL") else {
+        eprintln!("skipped: FCTF_TEST_AMQP_URL is not set");
+        return;
+    };
+    let prefix = format!("t{}.", uuid::Uuid::new_v4().simple());
+    let (exchange, queue) = (format!("{prefix}deployment_exchange"), format!("{prefix}deployment_queue"));
+    killed_mid_batch(&[
+        ("FCTF_QUEUE__BACKEND", "rabbitmq"),
+        ("FCTF_QUEUE__URL", &url),
+        ("FCTF_QUEUE__VHOST", "/"),
+        ("FCTF_QUEUE__EXCHANGE", &exchange),
+        ("FCTF_QUEUE__QUEUE", &queue),
+    ])
+    .await;
+}
+
+async fn killed_mid_batch(extra: &[(&str, &str)]) {
+    let mut settings = vec![("FCTF_CONSUMER__BATCH_SIZE", "4")];
+    settings.extend_from_slice(extra);
+    let pipeline = Pipeline::start(Run { consumer: false, listener: true }, &settings).await;
     let marks = tempfile::NamedTempFile::new().unwrap();
     let command = format!(r#"echo "$FCTF_INSTANCE_ID" >> '{}'; sleep 0.3; {HTTP_SERVER}"#, marks.path().display());
     let challenge = pipeline.challenge(&command, None).await;

@@ -20,11 +20,12 @@ use crate::store::{DeploySettings, Instance, InstanceState, NewChallenge, Store}
 /// A challenge that serves HTTP on `$PORT`.
 pub(crate) const HTTP_SERVER: &str = r#"exec python3 -m http.server "$PORT" --bind "$HOST""#;
 
-/// Local ports for pipeline tests: blocks above the runtime tests' range, per process and
-/// fixture, so parallel tests never race for a port.
+/// Local ports for pipeline tests: blocks per process and fixture, below the kernel's
+/// ephemeral range (outgoing connections never take them) and apart from the runtime tests'
+/// and the integration tests' ranges, so parallel tests never race for a port.
 fn port_block() -> (u16, u16) {
-    const START: u16 = 33_000;
-    const END: u16 = 39_000;
+    const START: u16 = 12_000;
+    const END: u16 = 16_000;
     const SIZE: u16 = 40;
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let blocks = (END - START) / SIZE;
@@ -171,6 +172,15 @@ impl Pipeline {
             .reserve_instance_slot(&slot_team(team), &slot_member(challenge), limit, RESERVATION_HOLD)
             .await
             .unwrap()
+    }
+
+    /// Waits until the team holds no slot (a slot is released just after the row ends).
+    pub async fn wait_no_slots(&self, team: TeamId) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.slots(team).await.is_empty() {
+            assert!(Instant::now() < deadline, "team {team} still holds a slot");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The challenges holding a slot of the team.

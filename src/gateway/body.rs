@@ -17,7 +17,11 @@ use http::Method;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::gateway::metrics::GatewayMetrics;
+use crate::gateway::http::ConnInfo;
+use crate::gateway::request::Authorized;
+
+/// The tracing target of access lines.
+pub(crate) const ACCESS_TARGET: &str = "fctf::gateway::access";
 
 /// Errors crossing the body boundary.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -81,41 +85,43 @@ impl Body for LimitedBody {
     }
 }
 
-/// One access log line, written when the response body is finished.
+/// One access log line, written when the response body is finished; also feeds the metrics.
 pub(crate) struct AccessRecord {
-    pub(crate) metrics: Arc<GatewayMetrics>,
+    pub(crate) conn: Arc<ConnInfo>,
     pub(crate) started: Instant,
     pub(crate) method: Method,
-    pub(crate) path: String,
+    /// The path as logged (`None` when access logging is off).
+    pub(crate) path: Option<String>,
     pub(crate) status: u16,
     pub(crate) client_ip: IpAddr,
-    pub(crate) route: Option<String>,
-    pub(crate) instance_id: Option<i64>,
+    pub(crate) auth: Option<Arc<Authorized>>,
     pub(crate) request_body: Option<Arc<BodyProgress>>,
 }
 
 impl AccessRecord {
     fn finish(&self, bytes_out: u64) {
         let bytes_in = self.request_body.as_ref().map_or(0, |progress| progress.bytes.load(Ordering::Relaxed));
-        self.metrics.http_request(self.status);
-        self.metrics.http_bytes_in.add(bytes_in);
-        self.metrics.http_bytes_out.add(bytes_out);
-        let (team, challenge) = match self.route.as_deref().and_then(crate::gateway::route::team_and_challenge) {
-            Some((team, challenge)) => (Some(team), Some(challenge)),
-            None => (None, None),
-        };
+        let metrics = &self.conn.metrics;
+        metrics.http_request(self.status);
+        if bytes_in > 0 {
+            metrics.http_bytes_in.add(bytes_in);
+        }
+        metrics.http_bytes_out.add(bytes_out);
+        let Some(path) = &self.path else { return };
+        let auth = self.auth.as_deref();
+        let (team, challenge) = auth.and_then(|auth| auth.labels).unzip();
         tracing::info!(
-            target: "fctf::gateway::access",
+            target: ACCESS_TARGET,
             proto = "http",
             method = %self.method,
-            path = %self.path,
+            path = %path,
             status = self.status,
             bytes_in,
             bytes_out,
             team,
             challenge,
-            ns = self.route.as_deref(),
-            instance = self.instance_id,
+            ns = auth.map(|auth| auth.claims.route.as_str()),
+            instance = auth.and_then(|auth| auth.claims.instance_id).map(crate::domain::InstanceId::get),
             client = %self.client_ip,
             ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         );

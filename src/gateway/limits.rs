@@ -168,10 +168,11 @@ impl Limits {
         outcome
     }
 
-    async fn bucket(&self, name: String, (rate, burst): (f64, u32)) -> bool {
+    async fn bucket(&self, name: impl FnOnce() -> String, (rate, burst): (f64, u32)) -> bool {
         if rate <= 0.0 || burst == 0 {
             return true;
         }
+        let name = name();
         match self.guarded(self.cache.rate_limit(&name, burst, rate)).await {
             Ok(decision) => decision.allowed,
             Err(error) => {
@@ -183,22 +184,23 @@ impl Limits {
 
     /// Per-IP bucket over every HTTP request.
     pub(crate) async fn allow_http_ip(&self, ip: IpAddr) -> bool {
-        self.bucket(format!("gw:http:ip:{ip}"), self.cfg.http_ip).await
+        self.bucket(|| format!("gw:http:ip:{ip}"), self.cfg.http_ip).await
     }
 
-    /// Per-(token, IP) bucket over authenticated HTTP requests.
-    pub(crate) async fn allow_http_token(&self, token_key: &str, ip: IpAddr) -> bool {
-        self.bucket(format!("gw:http:tok:{token_key}:ip:{ip}"), self.cfg.http_token).await
+    /// Per-(token, IP) bucket over authenticated HTTP requests; `token_key` is only computed
+    /// when the bucket is on.
+    pub(crate) async fn allow_http_token(&self, token_key: impl FnOnce() -> String, ip: IpAddr) -> bool {
+        self.bucket(|| format!("gw:http:tok:{}:ip:{ip}", token_key()), self.cfg.http_token).await
     }
 
     /// Per-IP bucket over new TCP connections.
     pub(crate) async fn allow_tcp_ip(&self, ip: IpAddr) -> bool {
-        self.bucket(format!("gw:tcp:ip:{ip}"), self.cfg.tcp_ip).await
+        self.bucket(|| format!("gw:tcp:ip:{ip}"), self.cfg.tcp_ip).await
     }
 
     /// Per-(token, IP) bucket over authenticated TCP sessions.
     pub(crate) async fn allow_tcp_token(&self, token_key: &str, ip: IpAddr) -> bool {
-        self.bucket(format!("gw:tcp:tok:{token_key}:ip:{ip}"), self.cfg.tcp_token).await
+        self.bucket(|| format!("gw:tcp:tok:{token_key}:ip:{ip}"), self.cfg.tcp_token).await
     }
 
     async fn lease(&self, scopes: Vec<(String, u32, CapRefusal)>) -> Result<Leases, CapRefusal> {

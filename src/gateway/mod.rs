@@ -2,8 +2,9 @@
 //!
 //! Players hold a gateway token (`domain::gateway_token`, signed with `secrets.gateway`) naming
 //! their instance's route. HTTP: a token in the URL is exchanged for the `FCTF_Auth_Token`
-//! cookie by a redirect ([`auth`]), then every request is verified and reverse-proxied
-//! ([`http`], [`proxy`]), WebSocket upgrades included. TCP: the player gets a prompt at once,
+//! cookie by a redirect ([`auth`]), then every request is verified ([`request`]) and
+//! reverse-proxied ([`proxy`]) over upstream connections driven in the client connection's own
+//! task ([`upstream`], [`http`]), WebSocket upgrades included. TCP: the player gets a prompt at once,
 //! sends the token as the first line, and the connection becomes a byte pipe ([`tcp`]). Tokens
 //! of stopped instances are refused through the cache's liveness marker; rate limits and
 //! connection caps are shared through the cache ([`limits`]). TLS is detected per connection on
@@ -20,7 +21,7 @@
 //! tracing target `fctf::gateway::access`.
 
 mod auth;
-mod body;
+pub(crate) mod body;
 mod client_ip;
 mod config;
 mod error;
@@ -29,10 +30,12 @@ mod limits;
 mod metrics;
 mod proxy;
 mod proxy_protocol;
+mod request;
 mod route;
 mod session;
 mod tcp;
 mod tls;
+pub(crate) mod upstream;
 
 #[cfg(test)]
 mod tests;
@@ -42,9 +45,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -55,9 +55,6 @@ pub use error::Error;
 use crate::app::Deps;
 use crate::domain::gateway_token::{TokenClaims, Verifier};
 
-/// The HTTP client used towards instances.
-pub(crate) type UpstreamClient = Client<HttpConnector, body::LimitedBody>;
-
 /// State shared by every connection of one gateway.
 pub(crate) struct Shared {
     pub(crate) cfg: Config,
@@ -66,7 +63,7 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<metrics::GatewayMetrics>,
     pub(crate) trusted: client_ip::TrustedProxies,
     pub(crate) tls: Option<tls::TlsAcceptors>,
-    pub(crate) client: UpstreamClient,
+    pub(crate) pool: upstream::SharedPool,
     pub(crate) routes: route::RouteMapper,
     /// Cancelled when the gateway starts draining.
     pub(crate) shutdown: CancellationToken,
@@ -139,15 +136,11 @@ impl Gateway {
         let tcp = TcpListener::bind(cfg.tcp_listen)
             .await
             .with_context(|| format!("failed to bind gateway.tcp_listen {}", cfg.tcp_listen))?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(cfg.upstream_connect_timeout_secs)));
-        connector.set_keepalive(Some(Duration::from_secs(30)));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(cfg.upstream_idle_timeout_secs))
-            .pool_max_idle_per_host(cfg.upstream_max_idle_per_host)
-            .build(connector);
+        let pool = upstream::SharedPool::new(
+            cfg.upstream_max_idle_per_host,
+            Duration::from_secs(cfg.upstream_idle_timeout_secs),
+            Duration::from_secs(cfg.upstream_connect_timeout_secs),
+        );
         let shared = Shared {
             cfg: cfg.clone(),
             verifier: Verifier::new(deps.secrets.gateway()),
@@ -155,7 +148,7 @@ impl Gateway {
             metrics: Arc::new(metrics::GatewayMetrics::register(&deps.metrics)),
             trusted: client_ip::TrustedProxies::new(&cfg.trusted_proxies),
             tls,
-            client,
+            pool,
             routes: route::RouteMapper::new(&cfg.route_domain, cfg.route_port),
             shutdown: CancellationToken::new(),
             hard_stop: CancellationToken::new(),

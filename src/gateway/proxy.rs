@@ -19,23 +19,25 @@ use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use crate::domain::gateway_token::TokenClaims;
 use crate::gateway::auth;
 use crate::gateway::body::{AccessRecord, BodyProgress, LimitedBody, ResponseBody};
 use crate::gateway::error::Error;
-use crate::gateway::http::{ConnInfo, insert_no_store};
+use crate::gateway::http::ConnInfo;
+use crate::gateway::request::{Authorized, insert_no_store};
 use crate::gateway::{Shared, session};
 
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Proxies `request` to the instance of `claims`.
@@ -43,21 +45,17 @@ pub(crate) async fn forward(
     shared: &Arc<Shared>,
     conn: &ConnInfo,
     mut request: Request<Incoming>,
-    claims: &TokenClaims,
+    authorized: &Authorized,
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, Error> {
-    let authority = shared.routes.authority(&claims.route).ok_or(Error::UpstreamUnreachable)?;
+    let claims = &authorized.claims;
+    let authority = authorized.authority.as_ref().ok_or(Error::UpstreamUnreachable)?;
     let upgrade = upgrade_protocol(request.headers());
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
 
     let path_and_query = parts.uri.path_and_query().map_or("/", |value| value.as_str());
-    parts.uri = Uri::builder()
-        .scheme("http")
-        .authority(authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| Error::BadRequest)?;
+    parts.uri = Uri::builder().path_and_query(path_and_query).build().map_err(|_| Error::BadRequest)?;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
@@ -75,13 +73,14 @@ pub(crate) async fn forward(
     let upstream_request =
         http::Request::from_parts(parts, LimitedBody::new(body, shared.cfg.http_max_body_bytes, progress.clone()));
     let wait = Duration::from_secs(shared.cfg.upstream_response_timeout_secs);
-    let mut response = match tokio::time::timeout(wait, shared.client.request(upstream_request)).await {
+    let sending = conn.upstreams.send(&shared.pool, authority, upstream_request, upgrade.is_some());
+    let mut response = match tokio::time::timeout(wait, sending).await {
         Err(_elapsed) => return Err(Error::UpstreamTimeout),
         Ok(Err(error)) => {
             if progress.exceeded.load(Ordering::Relaxed) {
                 return Err(Error::BodyTooLarge);
             }
-            tracing::debug!(upstream = %authority, error = %error_chain(&error), "upstream request failed");
+            tracing::debug!(upstream = %authority, %error, "upstream request failed");
             return Err(Error::UpstreamUnreachable);
         }
         Ok(Ok(response)) => response,
@@ -115,17 +114,6 @@ pub(crate) async fn forward(
     Ok(response.map(ResponseBody::upstream))
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The `Upgrade` value when the request asks for a protocol upgrade.
 fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     let wants = headers
@@ -138,23 +126,28 @@ fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|token| HeaderName::from_str(token.trim()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|token| HeaderName::from_str(token.trim()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
 fn strip_gateway_cookie(headers: &mut HeaderMap) {
-    if !headers.contains_key(header::COOKIE) {
+    let mentions_gateway_cookie = headers.get_all(header::COOKIE).iter().any(|value| {
+        value.as_bytes().windows(auth::COOKIE_NAME.len()).any(|window| window == auth::COOKIE_NAME.as_bytes())
+    });
+    if !mentions_gateway_cookie {
         return;
     }
     let kept: Vec<String> = headers
@@ -174,19 +167,26 @@ fn strip_gateway_cookie(headers: &mut HeaderMap) {
 
 fn append_forwarded_for(headers: &mut HeaderMap, conn: &ConnInfo) {
     let peer = conn.peer.to_string();
-    let prior: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).collect();
-    let value = if prior.is_empty() { peer } else { format!("{}, {peer}", prior.join(", ")) };
+    let value = if headers.contains_key(&X_FORWARDED_FOR) {
+        let prior: Vec<&str> =
+            headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|value| value.to_str().ok()).collect();
+        format!("{}, {peer}", prior.join(", "))
+    } else {
+        peer
+    };
     if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    let proto = if conn.tls { "https" } else { "http" };
-    if !headers.contains_key("x-forwarded-proto") {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        let proto = if conn.tls { "https" } else { "http" };
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     }
 }
 
 fn filter_response_headers(headers: &mut HeaderMap) {
-    if headers.get_all(header::SET_COOKIE).iter().any(|value| auth::sets_gateway_cookie(value.as_bytes())) {
+    if headers.contains_key(header::SET_COOKIE)
+        && headers.get_all(header::SET_COOKIE).iter().any(|value| auth::sets_gateway_cookie(value.as_bytes()))
+    {
         let kept: Vec<HeaderValue> = headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -200,8 +200,7 @@ fn filter_response_headers(headers: &mut HeaderMap) {
     }
     let html = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.to_ascii_lowercase().contains("text/html"));
+        .is_some_and(|value| value.as_bytes().windows(9).any(|window| window.eq_ignore_ascii_case(b"text/html")));
     if html {
         insert_no_store(headers);
         headers.remove(header::ETAG);

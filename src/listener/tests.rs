@@ -30,8 +30,8 @@ async fn an_instance_past_time_finished_is_stopped_and_its_token_refused() {
         crate::domain::gateway_token::mint(b"test-gateway", soon, running.upstream.as_deref().unwrap(), Some(id));
     let stopped = pipeline.wait_state(id, InstanceState::Stopped, SLOW).await;
     assert_eq!(stopped.reason.as_deref(), Some("time limit reached"));
-    assert!(!pipeline.cache.is_instance_live(id).await.unwrap());
-    assert!(pipeline.slots(TeamId(2)).await.is_empty());
+    assert!(!pipeline.cache.is_instance_live(id).await.unwrap(), "revoked before the row turns stopped");
+    pipeline.wait_no_slots(TeamId(2)).await;
     while crate::store::now() <= soon {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -81,7 +81,7 @@ async fn a_crash_before_ready_fails_the_instance_with_the_reason_and_releases_it
     let id = start(&pipeline, challenge, 5).await;
     let failed = pipeline.wait_state(id, InstanceState::Failed, SLOW).await;
     assert!(failed.reason.as_deref().unwrap().contains('3'), "{:?}", failed.reason);
-    assert!(pipeline.slots(TeamId(5)).await.is_empty());
+    pipeline.wait_no_slots(TeamId(5)).await;
     let status = pipeline.client.status(StatusRequest { challenge_id: challenge, team_id: TeamId(5) }).await.unwrap();
     let view = status.instance.unwrap();
     assert_eq!(view.fctf_status(), "Failed");
@@ -103,7 +103,11 @@ async fn a_deploying_instance_that_never_becomes_ready_fails_after_its_budget() 
     let id = start(&pipeline, challenge, 6).await;
     let failed = pipeline.wait_state(id, InstanceState::Failed, SLOW).await;
     assert_eq!(failed.reason.as_deref(), Some("readiness timeout"));
-    assert!(pipeline.runtime.list().await.unwrap().is_empty(), "resources cleaned");
+    let deadline = tokio::time::Instant::now() + SLOW;
+    while !pipeline.runtime.list().await.unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "resources never cleaned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     pipeline.shutdown().await;
 }
 

@@ -9,10 +9,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::context::Contestant;
 use super::error::{ApiError, ApiResult, ok};
 use super::files::{FileClaims, download_link};
 use super::guards::{ctf_or_after, now};
@@ -26,13 +30,18 @@ use crate::store::{Challenge, StoreError};
 
 /// Everything the listing endpoints need about the caller's progress.
 struct Progress {
-    challenges: Vec<Challenge>,
+    challenges: std::sync::Arc<Vec<Challenge>>,
     existing: HashSet<ChallengeId>,
     solved: HashSet<ChallengeId>,
 }
 
-async fn progress(state: &ApiState, player: &Player, config: &EventConfig) -> Result<Progress, ApiError> {
-    let challenges = state.store.list_challenges().await?;
+async fn progress(
+    state: &ApiState,
+    context: &Contestant,
+    player: &Player,
+    config: &EventConfig,
+) -> Result<Progress, ApiError> {
+    let challenges = context.catalog.challenges(state).await?;
     let existing = challenges.iter().map(|challenge| challenge.id).collect();
     let solved = state.store.solved_challenge_ids(player.account_for(config.user_mode)).await?.into_iter().collect();
     Ok(Progress { challenges, existing, solved })
@@ -48,11 +57,15 @@ fn protocol(challenge: &Challenge) -> &str {
 }
 
 /// `GET /api/Challenge/by-topic`.
-pub async fn by_topic(State(state): State<ApiState>, player: Player) -> ApiResult {
+pub async fn by_topic(
+    State(state): State<ApiState>,
+    Extension(context): Extension<Arc<Contestant>>,
+    player: Player,
+) -> ApiResult {
     let config = state.event.current();
     let now = now();
     ctf_or_after(&config, &player, now)?;
-    let progress = progress(&state, &player, &config).await?;
+    let progress = progress(&state, &context, &player, &config).await?;
     let mut topics: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for challenge in progress.challenges.iter().filter(|challenge| !is_hidden(challenge, &config, now)) {
         let entry = topics.entry(challenge.spec.category.clone()).or_default();
@@ -69,21 +82,29 @@ pub async fn by_topic(State(state): State<ApiState>, player: Player) -> ApiResul
 }
 
 /// `GET /api/Challenge/list_challenge/{category_name}`.
-pub async fn list(State(state): State<ApiState>, player: Player, Path(category): Path<String>) -> ApiResult {
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(context): Extension<Arc<Contestant>>,
+    player: Player,
+    Path(category): Path<String>,
+) -> ApiResult {
     let config = state.event.current();
     let now = now();
     ctf_or_after(&config, &player, now)?;
     if config.is_category_hidden(&category) {
         return ok(json!({"success": true, "data": []}));
     }
-    let progress = progress(&state, &player, &config).await?;
-    let instances = match player.team_id {
-        Some(team) => live_instances(&state, team).await?,
-        None => HashMap::new(),
-    };
+    let progress = progress(&state, &context, &player, &config).await?;
     let wanted = category.trim().to_lowercase();
+    let deployable = progress.challenges.iter().any(|challenge| {
+        challenge.spec.deploy.require_deploy && challenge.spec.category.trim().to_lowercase() == wanted
+    });
+    let instances = match player.team_id {
+        Some(team) if deployable => live_instances(&state, team).await?,
+        _ => HashMap::new(),
+    };
     let mut data = Vec::new();
-    for challenge in &progress.challenges {
+    for challenge in progress.challenges.iter() {
         if challenge.spec.category.trim().to_lowercase() != wanted || is_hidden(challenge, &config, now) {
             continue;
         }

@@ -11,11 +11,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use super::captcha::{CaptchaVerifier, HttpVerifier};
+use super::catalog::CatalogCache;
 use super::client_ip::TrustedProxies;
 use super::flag_check::RegexCache;
 use super::ratelimit::RateLimitConfig;
 use super::session::SnapshotCache;
-use super::signals::{AUTH_TOPIC, SCOREBOARD_TOPIC};
+use super::signals::{AUTH_TOPIC, CHALLENGES_TOPIC, SCOREBOARD_TOPIC};
 use super::standings::StandingsCache;
 use crate::api::ApiState;
 use crate::cache::{Cache, ChangeStream};
@@ -38,6 +39,8 @@ pub struct Contestant {
     pub standings: StandingsCache,
     /// Compiled regex flags.
     pub regexes: RegexCache,
+    /// The challenge rows of the listing endpoints.
+    pub catalog: CatalogCache,
     dummy_hash: OnceLock<String>,
     subscriber: Option<tokio::task::AbortHandle>,
 }
@@ -86,6 +89,7 @@ impl Contestant {
                 sessions: SnapshotCache::default(),
                 standings: StandingsCache::default(),
                 regexes: RegexCache::default(),
+                catalog: CatalogCache::default(),
                 dummy_hash: OnceLock::new(),
                 subscriber,
             }
@@ -119,6 +123,11 @@ async fn subscribe(cache: Cache, context: std::sync::Weak<Contestant>) {
         .await
         .map_err(|error| tracing::warn!(%error, "cannot subscribe to scoreboard changes; relying on its TTL"))
         .ok();
+    let mut challenges = cache
+        .subscribe(CHALLENGES_TOPIC)
+        .await
+        .map_err(|error| tracing::warn!(%error, "cannot subscribe to challenge changes; relying on the catalog TTL"))
+        .ok();
     loop {
         tokio::select! {
             message = next_signal(&mut auth) => {
@@ -135,8 +144,18 @@ async fn subscribe(cache: Cache, context: std::sync::Weak<Contestant>) {
                     None => scores = None,
                 }
             }
+            message = next_signal(&mut challenges) => {
+                let Some(context) = context.upgrade() else { return };
+                match message {
+                    Some(_) => {
+                        context.catalog.invalidate();
+                        context.standings.invalidate();
+                    }
+                    None => challenges = None,
+                }
+            }
         }
-        if auth.is_none() && scores.is_none() {
+        if auth.is_none() && scores.is_none() && challenges.is_none() {
             return;
         }
     }

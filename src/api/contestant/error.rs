@@ -126,9 +126,19 @@ pub fn ok(body: impl Serialize) -> ApiResult {
 
 /// Unix seconds as the contract's ISO-8601 text without offset (`2025-03-01T10:11:12`).
 pub fn iso_time(unix_seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(unix_seconds, 0)
-        .map(|time| time.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_else(|| "0001-01-01T00:00:00".to_owned())
+    use chrono::{Datelike, Timelike};
+    match chrono::DateTime::from_timestamp(unix_seconds, 0) {
+        Some(time) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            time.year(),
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        ),
+        None => "0001-01-01T00:00:00".to_owned(),
+    }
 }
 
 /// Unix seconds as ISO-8601 with `Z` (values created by this request).

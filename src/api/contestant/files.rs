@@ -265,10 +265,10 @@ mod tests {
     }
 
     #[test]
-    fn itsdangerous_compatible_signature() {
-        // A token minted by itsdangerous 2.x: URLSafeTimedSerializer("secret").dumps(...) at
-        // timestamp 1700000000 has this shape; we check our own encoding of the timestamp.
+    fn timestamps_are_minimal_big_endian_like_itsdangerous() {
+        // itsdangerous encodes int_to_bytes(1700000000) = 65 53 f1 00 as "ZVPxAA".
         assert_eq!(URL_SAFE_NO_PAD.encode(timestamp_bytes(1_700_000_000)), "ZVPxAA");
+        assert_eq!(timestamp_bytes(255), vec![0xff]);
     }
 
     #[test]

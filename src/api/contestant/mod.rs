@@ -36,6 +36,7 @@ pub mod action_logs;
 pub mod attempt;
 pub mod auth;
 pub mod captcha;
+pub mod catalog;
 pub mod challenges;
 pub mod client_ip;
 pub mod context;
@@ -49,6 +50,7 @@ pub mod instances;
 pub mod notifications;
 pub mod openapi;
 pub mod ratelimit;
+pub mod registration;
 pub mod scoreboard;
 pub mod session;
 pub mod signals;
@@ -119,8 +121,8 @@ pub const ROUTE_PATHS: &[&str] = &[
 pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
     let mut routes: Vec<(&'static str, &'static str, MethodRouter<ApiState>)> = vec![
         ("POST", "/api/Auth/login-contestant", post(auth::login)),
-        ("GET", "/api/Auth/registration-metadata", get(auth::registration_metadata)),
-        ("POST", "/api/Auth/register-contestant", post(auth::register)),
+        ("GET", "/api/Auth/registration-metadata", get(registration::metadata)),
+        ("POST", "/api/Auth/register-contestant", post(registration::register)),
         ("POST", "/api/Auth/logout", post(auth::logout)),
         ("POST", "/api/Auth/change-password", post(auth::change_password)),
         ("GET", "/api/Config/get_date_config", get(event_config::date_config)),

@@ -9,8 +9,10 @@
 use std::sync::Arc;
 
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -100,10 +102,13 @@ pub async fn top(
         return ok(json!({"success": true, "data": []}));
     }
     let board = board(&state, &context).await?;
-    let take = usize::try_from(count).unwrap_or(usize::MAX);
-    let data: Vec<Value> =
-        board.public.in_bracket(bracket).take(take).map(|entry| entry_json(entry, config.user_mode)).collect();
-    ok(json!({"success": true, "data": data}))
+    let take = usize::try_from(count).unwrap_or(usize::MAX).min(board.public.entries.len());
+    let body = board.rendered(bracket, take, || {
+        let data: Vec<Value> =
+            board.public.in_bracket(bracket).take(take).map(|entry| entry_json(entry, config.user_mode)).collect();
+        serde_json::to_vec(&json!({"success": true, "data": data})).unwrap_or_default()
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], Bytes::from_owner(body)).into_response())
 }
 
 /// `GET /api/Scoreboard/brackets`.

@@ -7,6 +7,9 @@
 //! - [`SCOREBOARD_TOPIC`]: something the standings depend on changed (a solve, an award, a hint
 //!   charge, a ban, a challenge value); every process drops its cached standings
 //!   ([`scores_changed`]); without it they refresh within their TTL (2 s).
+//! - [`CHALLENGES_TOPIC`]: challenges were created, edited or deleted; every process drops its
+//!   cached catalog and standings ([`challenges_changed`]); without it they refresh within 1 s
+//!   and 2 s.
 //! - [`NOTIFICATION_TOPIC`]: a notification was published; live streams poll the store at once.
 //!
 //! Signals are best effort: a failure to publish is logged and the TTLs bound the staleness.
@@ -19,6 +22,8 @@ use crate::domain::UserId;
 pub const AUTH_TOPIC: &str = "contestant-auth";
 /// Topic of scoreboard changes.
 pub const SCOREBOARD_TOPIC: &str = "scoreboard";
+/// Topic of challenge edits (catalog and scoreboard caches).
+pub const CHALLENGES_TOPIC: &str = "challenges";
 /// Topic of new notifications.
 pub const NOTIFICATION_TOPIC: &str = "notifications";
 
@@ -49,6 +54,11 @@ pub async fn scores_changed(cache: &Cache, local: Option<&Contestant>) {
         context.standings.invalidate();
     }
     publish(cache, SCOREBOARD_TOPIC, "changed").await;
+}
+
+/// Tells every api process that challenges changed.
+pub async fn challenges_changed(cache: &Cache) {
+    publish(cache, CHALLENGES_TOPIC, "changed").await;
 }
 
 /// Tells every live notification stream to look for new notifications.

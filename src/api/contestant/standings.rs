@@ -12,10 +12,11 @@
 //! banned, or whose team is, do not count), a static one its current value. Before the freeze
 //! instant this is the live board.
 //!
-//! Cache: one [`Board`] (the snapshot and both rankings) per user mode and freeze setting, kept
-//! for [`BOARD_TTL`] and dropped by `signals::scores_changed` in every process. A generation
-//! counter keeps a board computed before an invalidation from being stored after it, and one
-//! computation runs at a time per process (others wait and reuse it).
+//! Cache: one [`Board`] (the snapshot and both rankings) per user mode and freeze setting, fresh
+//! for [`BOARD_TTL`], refreshed in the background after that, and dropped by
+//! `signals::scores_changed` in every process (see [`board`]). A generation counter keeps a
+//! board computed before an invalidation from being stored after it, and one computation runs
+//! at a time per process.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,7 +88,14 @@ impl Ranking {
     }
 }
 
-/// A cached board: the snapshot it came from and its rankings.
+/// Rendered scoreboard responses by `(bracket, count)`; cleared when it grows beyond
+/// [`RENDERED_CAPACITY`].
+type Rendered = HashMap<(Option<BracketId>, usize), Arc<[u8]>>;
+
+/// Distinct rendered responses kept per board.
+const RENDERED_CAPACITY: usize = 64;
+
+/// A cached board: the snapshot it came from, its rankings and the responses rendered from it.
 #[derive(Debug)]
 pub struct Board {
     /// The store snapshot.
@@ -96,6 +104,24 @@ pub struct Board {
     pub live: Ranking,
     /// The public ranking (freeze applied).
     pub public: Ranking,
+    rendered: Mutex<Rendered>,
+}
+
+impl Board {
+    /// The response body for `(bracket, count)`, rendered once per board by `render`.
+    pub fn rendered(&self, bracket: Option<BracketId>, count: usize, render: impl FnOnce() -> Vec<u8>) -> Arc<[u8]> {
+        let key = (bracket, count);
+        if let Some(body) = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&key) {
+            return body.clone();
+        }
+        let body: Arc<[u8]> = render().into();
+        let mut rendered = self.rendered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if rendered.len() >= RENDERED_CAPACITY {
+            rendered.clear();
+        }
+        rendered.insert(key, body.clone());
+        body
+    }
 }
 
 /// The value of each challenge, live or as it stood at `freeze`.
@@ -243,46 +269,76 @@ pub struct StandingsCache {
     boards: Mutex<Boards>,
     generation: AtomicU64,
     computing: tokio::sync::Mutex<()>,
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl StandingsCache {
-    /// Drops every cached board.
+    /// Drops every cached board: the next read computes a fresh one.
     pub fn invalidate(&self) {
         let mut boards = self.boards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.generation.fetch_add(1, Ordering::SeqCst);
         boards.clear();
     }
 
-    fn cached(&self, key: (bool, i64)) -> Option<Arc<Board>> {
+    /// The cached board and whether it is still fresh.
+    fn cached(&self, key: (bool, i64)) -> Option<(Arc<Board>, bool)> {
         let boards = self.boards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        boards.get(&key).filter(|(stored, _)| stored.elapsed() < BOARD_TTL).map(|(_, board)| board.clone())
+        boards.get(&key).map(|(stored, board)| (board.clone(), stored.elapsed() < BOARD_TTL))
+    }
+
+    /// Computes a board from a fresh store snapshot and stores it unless an invalidation
+    /// happened meanwhile.
+    async fn compute(&self, state: &ApiState, key: (bool, i64)) -> Result<Arc<Board>, ApiError> {
+        let config = state.event.current();
+        let generation = self.generation.load(Ordering::SeqCst);
+        let data = state.store.score_data().await?;
+        let freeze = (config.freeze > 0).then_some(config.freeze);
+        let live = rank(&data, config.user_mode, None);
+        let public = if freeze.is_some() { rank(&data, config.user_mode, freeze) } else { live.clone() };
+        let board = Arc::new(Board { data, live, public, rendered: Mutex::default() });
+        let mut boards = self.boards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.generation.load(Ordering::SeqCst) == generation {
+            boards.insert(key, (Instant::now(), board.clone()));
+        }
+        Ok(board)
     }
 }
 
 /// The current board for the event's mode and freeze.
-pub async fn board(state: &ApiState, context: &Contestant) -> Result<Arc<Board>, ApiError> {
+///
+/// A fresh board is returned as is. An expired one (no change signalled, only the TTL ran out)
+/// is returned at once while one background task recomputes it, so no request waits on a
+/// periodic recomputation. After an invalidation there is no board: the first request
+/// computes it (one computation at a time; concurrent requests wait and share it), so a change
+/// is visible to the next read.
+pub async fn board(state: &ApiState, context: &Arc<Contestant>) -> Result<Arc<Board>, ApiError> {
     let config = state.event.current();
-    let teams = config.user_mode == UserMode::Teams;
-    let key = (teams, config.freeze);
+    let key = (config.user_mode == UserMode::Teams, config.freeze);
     let cache = &context.standings;
-    if let Some(board) = cache.cached(key) {
-        return Ok(board);
+    match cache.cached(key) {
+        Some((board, true)) => return Ok(board),
+        Some((board, false)) => {
+            if !cache.refreshing.swap(true, Ordering::SeqCst) {
+                let state = state.clone();
+                let context = context.clone();
+                tokio::spawn(async move {
+                    let standings = &context.standings;
+                    let _computing = standings.computing.lock().await;
+                    if let Err(error) = standings.compute(&state, key).await {
+                        tracing::warn!(status = %error.status(), "background scoreboard refresh failed");
+                    }
+                    standings.refreshing.store(false, Ordering::SeqCst);
+                });
+            }
+            return Ok(board);
+        }
+        None => {}
     }
     let _computing = cache.computing.lock().await;
-    if let Some(board) = cache.cached(key) {
+    if let Some((board, _)) = cache.cached(key) {
         return Ok(board);
     }
-    let generation = cache.generation.load(Ordering::SeqCst);
-    let data = state.store.score_data().await?;
-    let freeze = (config.freeze > 0).then_some(config.freeze);
-    let live = rank(&data, config.user_mode, None);
-    let public = if freeze.is_some() { rank(&data, config.user_mode, freeze) } else { live.clone() };
-    let board = Arc::new(Board { data, live, public });
-    let mut boards = cache.boards.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if cache.generation.load(Ordering::SeqCst) == generation {
-        boards.insert(key, (Instant::now(), board.clone()));
-    }
-    Ok(board)
+    cache.compute(state, key).await
 }
 
 #[cfg(test)]

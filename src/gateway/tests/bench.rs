@@ -26,12 +26,25 @@ const WRK_CONNECTIONS: &str = "64";
 
 struct Nginx {
     child: Child,
-    _dir: tempfile::TempDir,
+    conf: std::path::PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Through the master, so the workers stop too (killing the master would orphan them).
+        let stopped = Command::new("nginx")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("-p")
+            .arg(self.dir.path())
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !stopped.is_ok_and(|status| status.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
@@ -63,7 +76,7 @@ fn start_nginx(workers: u32, server_block: &str, extra_http: &str) -> Nginx {
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx is installed (apt-get install -y nginx wrk)");
-    Nginx { child, _dir: dir }
+    Nginx { child, conf: path, dir }
 }
 
 async fn wait_listening(addr: SocketAddr) {
@@ -86,10 +99,34 @@ struct WrkFigures {
     errors: u64,
     /// CPU time the proxy under test used per request, in microseconds.
     cpu_us_per_request: f64,
+    /// Share of that CPU time spent in user space.
+    user_share: f64,
+    /// Context switches of the proxy under test per request.
+    switches_per_request: f64,
 }
 
-/// CPU seconds (user + system) used so far by the given processes (all their threads).
-fn cpu_seconds(pids: &[u32]) -> f64 {
+/// Context switches (voluntary + involuntary) so far of the given processes (all threads).
+fn context_switches(pids: &[u32]) -> f64 {
+    let mut total = 0.0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            for line in status.lines() {
+                if let Some(value) = line
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
+                    total += value.trim().parse::<f64>().unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    total
+}
+
+/// CPU seconds used so far by the given processes (all their threads): (user, system).
+fn cpu_seconds(pids: &[u32]) -> (f64, f64) {
     let ticks_per_second = 100.0;
     pids.iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
@@ -98,9 +135,9 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
             let fields: Vec<&str> = after_name.split_whitespace().collect();
             let user: f64 = fields.get(11)?.parse().ok()?;
             let system: f64 = fields.get(12)?.parse().ok()?;
-            Some((user + system) / ticks_per_second)
+            Some((user / ticks_per_second, system / ticks_per_second))
         })
-        .sum()
+        .fold((0.0, 0.0), |(user, system), (more_user, more_system)| (user + more_user, system + more_system))
 }
 
 /// The nginx master and its workers.
@@ -127,13 +164,17 @@ fn parse_duration_ms(text: &str) -> f64 {
 async fn wrk(url: String, cookie: Option<String>, measured: Vec<u32>) -> WrkFigures {
     tokio::task::spawn_blocking(move || {
         let cpu_before = cpu_seconds(&measured);
+        let switches_before = context_switches(&measured);
         let mut command = Command::new("wrk");
         command.args(["-t2", "-c", WRK_CONNECTIONS, "-d", WRK_SECONDS, "--latency"]);
         if let Some(cookie) = cookie {
             command.arg("-H").arg(format!("Cookie: FCTF_Auth_Token={cookie}"));
         }
         let output = command.arg(&url).output().expect("wrk is installed");
-        let cpu_used = cpu_seconds(&measured) - cpu_before;
+        let cpu_after = cpu_seconds(&measured);
+        let user_used = cpu_after.0 - cpu_before.0;
+        let cpu_used = user_used + cpu_after.1 - cpu_before.1;
+        let switches = context_switches(&measured) - switches_before;
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         let mut figures = WrkFigures::default();
         for line in text.lines() {
@@ -153,6 +194,8 @@ async fn wrk(url: String, cookie: Option<String>, measured: Vec<u32>) -> WrkFigu
             }
         }
         figures.cpu_us_per_request = cpu_used * 1e6 / figures.requests;
+        figures.user_share = user_used / cpu_used;
+        figures.switches_per_request = switches / figures.requests;
         figures
     })
     .await
@@ -161,13 +204,15 @@ async fn wrk(url: String, cookie: Option<String>, measured: Vec<u32>) -> WrkFigu
 
 fn print_row(name: &str, figures: WrkFigures, nginx: WrkFigures, direct: WrkFigures) {
     println!(
-        "  {name:<22} {:>7.0} req/s  p50 {:>5.2} ms  p90 {:>5.2} ms  p99 {:>6.2} ms  err {:>3}  cpu/req {:>5.1} us | rps vs nginx {:>4.2}  vs direct {:>4.2}  p99 vs nginx {:>4.2}  cpu/req vs nginx {:>4.2}",
+        "  {name:<22} {:>7.0} req/s  p50 {:>5.2} ms  p90 {:>5.2} ms  p99 {:>6.2} ms  err {:>3}  cpu/req {:>5.1} us ({:>3.0}% user)  cs/req {:>4.2} | rps vs nginx {:>4.2}  vs direct {:>4.2}  p99 vs nginx {:>4.2}  cpu/req vs nginx {:>4.2}",
         figures.requests_per_sec,
         figures.p50_ms,
         figures.p90_ms,
         figures.p99_ms,
         figures.errors,
         figures.cpu_us_per_request,
+        figures.user_share * 100.0,
+        figures.switches_per_request,
         figures.requests_per_sec / nginx.requests_per_sec,
         figures.requests_per_sec / direct.requests_per_sec,
         figures.p99_ms / nginx.p99_ms,
@@ -192,7 +237,7 @@ async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 #[ignore = "benchmark: needs nginx and wrk; run benches/gateway.sh (release build)"]
 async fn bench_gateway_against_nginx_and_direct() {
     let upstream_port = free_port();
@@ -237,6 +282,12 @@ async fn bench_gateway_against_nginx_and_direct() {
             let figures = wrk(gateway.url(path), Some(token), vec![std::process::id()]).await;
             print_row(name, figures, nginx, direct);
         }
+    }
+    if std::env::var("FCTF_BENCH_BARE").is_ok() {
+        let bare = bare_hyper_proxy(upstream).await;
+        let nginx = wrk(format!("http://{proxy}/"), None, nginx_pids(&proxy_nginx)).await;
+        let figures = wrk(format!("http://{bare}/"), None, vec![std::process::id()]).await;
+        print_row("bare hyper proxy", figures, nginx, nginx);
     }
     if !quick {
         let (_, gateway) = &variants[0];
@@ -321,4 +372,48 @@ async fn tcp_throughput(gateway: &TestGateway) {
             relayed / direct
         );
     }
+}
+
+/// A reverse proxy with nothing but hyper and the gateway's upstream connections: the floor
+/// of what the gateway can cost per request (`FCTF_BENCH_BARE=1`).
+async fn bare_hyper_proxy(upstream: SocketAddr) -> SocketAddr {
+    use crate::gateway::body::{BodyProgress, LimitedBody};
+    use crate::gateway::upstream::{SharedPool, Upstreams};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pool = std::sync::Arc::new(SharedPool::new(64, Duration::from_secs(90), Duration::from_secs(5)));
+    let authority: http::uri::Authority = upstream.to_string().parse().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let _ = stream.set_nodelay(true);
+            let pool = pool.clone();
+            let authority = authority.clone();
+            tokio::spawn(async move {
+                let (upstreams, mut driver) = Upstreams::new();
+                let upstreams = std::sync::Arc::new(upstreams);
+                let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let upstreams = upstreams.clone();
+                    let pool = pool.clone();
+                    let authority = authority.clone();
+                    async move {
+                        let (parts, body) = request.into_parts();
+                        let body = LimitedBody::new(body, u64::MAX, std::sync::Arc::new(BodyProgress::default()));
+                        let response = upstreams
+                            .send(&pool, &authority, http::Request::from_parts(parts, body), false)
+                            .await
+                            .map_err(|error| std::io::Error::other(error.to_string()))?;
+                        Ok::<_, std::io::Error>(response)
+                    }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                tokio::select! {
+                    _ = connection => {}
+                    () = driver.run() => {}
+                }
+            });
+        }
+    });
+    addr
 }

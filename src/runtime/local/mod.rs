@@ -20,8 +20,9 @@
 //! - **Events** go through a broadcast channel of [`EVENT_CAPACITY`]; each `watch` is an
 //!   independent receiver. A watcher that falls that far behind loses the oldest events (the
 //!   runtime never blocks on a slow watcher): a warning is logged and its stream ends, so its
-//!   owner watches again and relists with `list()` (the listener does). Events are published under the
-//!   same lock that updates the records, so `list()` is never older than an event already seen.
+//!   owner watches again and relists with `list()` (the listener does). Events are published
+//!   under the same lock that updates the records, so `list()` is never older than an event
+//!   already seen.
 //! - **Shutdown** refuses new starts (`Unavailable`) and stops every instance with the given
 //!   grace. Each supervisor also holds a guard that SIGKILLs its group if the task is dropped, so
 //!   no challenge process outlives the fctf runtime even without `shutdown`.

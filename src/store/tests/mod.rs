@@ -7,6 +7,7 @@ mod accounts;
 mod challenges;
 mod instances;
 mod logs;
+mod player;
 mod schema;
 mod scoring;
 
@@ -129,6 +130,10 @@ conformance_suite!(
     instances::instance_lifecycle,
     logs::audit_log_round_trip,
     logs::action_logs_cheat_events_and_records,
+    player::account_snapshot_follows_session_and_team,
+    player::team_self_service_is_atomic,
+    player::similar_tickets_are_created_once,
+    player::registration_and_score_data,
 );
 
 /// Fixtures shared by the cases.
