@@ -10,7 +10,7 @@ use super::auth::{Access, Actor};
 use super::error::{AdminError, AdminResult};
 use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams, value_as_text};
 use super::reply::{done, iso, ok};
-use super::{Table, Verb, audit};
+use super::{Table, Verb, audit, signals};
 use crate::api::ApiState;
 use crate::domain::{BracketId, TeamId, UserId};
 use crate::event::UserMode;
@@ -224,6 +224,7 @@ async fn update_bracket(
     bracket_fields(&mut fields, &mut bracket, false);
     fields.finish()?;
     let updated = state.store.update_bracket(&bracket).await?;
+    signals::scores(&state).await;
     let (before, after) = (bracket_view(&current), bracket_view(&updated));
     audit::record(&state, &actor, "update", "bracket", Some(id.to_string()), Some(&before), Some(&after)).await;
     Ok(ok(after))
@@ -234,6 +235,7 @@ async fn delete_bracket(State(state): State<ApiState>, actor: Actor, IdPath(id):
     if !state.store.delete_bracket(current.id).await? {
         return Err(AdminError::NotFound);
     }
+    signals::scores(&state).await;
     audit::record(&state, &actor, "delete", "bracket", Some(id.to_string()), Some(&bracket_view(&current)), None).await;
     Ok(done())
 }
@@ -412,6 +414,7 @@ async fn create_award(State(state): State<ApiState>, actor: Actor, JsonBody(body
         icon,
     };
     let created = state.store.create_award(&award).await?;
+    signals::scores(&state).await;
     let after = award_view(&created);
     audit::record(&state, &actor, "create", "award", Some(created.id.to_string()), None, Some(&after)).await;
     Ok(ok(after))
@@ -426,6 +429,7 @@ async fn delete_award(State(state): State<ApiState>, actor: Actor, IdPath(id): I
     if !state.store.delete_award(id).await? {
         return Err(AdminError::NotFound);
     }
+    signals::scores(&state).await;
     audit::record(&state, &actor, "delete", "award", Some(id.to_string()), Some(&award_view(&current)), None).await;
     Ok(done())
 }

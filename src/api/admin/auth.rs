@@ -24,6 +24,7 @@ use ring::hmac;
 use serde::Serialize;
 
 use super::error::AdminError;
+use crate::api::contestant::client_ip::TrustedProxies;
 use crate::auth::token_digest;
 use crate::config::Secrets;
 use crate::domain::UserId;
@@ -95,9 +96,14 @@ impl Actor {
     }
 }
 
-/// The client address of a request served with connection info.
-pub fn client_ip(extensions: &axum::http::Extensions) -> Option<String> {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
+/// The client address of a request, decided by the `api.trusted_proxies` setting (fctf
+/// decision 14): the socket peer, or the first untrusted `X-Forwarded-For` hop when the peer is
+/// a trusted proxy.
+pub fn client_ip(extensions: &axum::http::Extensions, headers: &HeaderMap, proxies: &TrustedProxies) -> Option<String> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).collect();
+    proxies.client_ip(peer, &forwarded).map(|ip| ip.to_string())
 }
 
 /// Authenticates a request. `Ok(None)`: no credentials at all.

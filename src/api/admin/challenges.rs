@@ -16,7 +16,7 @@ use super::error::{AdminError, AdminResult};
 use super::input::{IdPath, JsonBody, QueryParams};
 use super::reply::{done, iso_z, ok};
 use super::storage::FileStorage;
-use super::{Table, Verb, audit, children, files, hints};
+use super::{Table, Verb, audit, children, files, hints, signals};
 use crate::api::ApiState;
 use crate::domain::ChallengeId;
 use crate::store::{Challenge, NewChallenge, Store};
@@ -216,9 +216,14 @@ pub async fn create_from(store: &Store, body: &Map<String, Value>) -> AdminResul
     store.create_challenge(&spec).await.map_err(|error| AdminError::from_store_on(error, NAME_TAKEN))
 }
 
-/// Applies a partial update to a challenge (shared with `challenge.yml` import).
+/// Applies a partial update to a challenge (shared with `challenge.yml` import); an update
+/// that changes nothing writes nothing.
 pub async fn update_from(store: &Store, current: &Challenge, body: &Map<String, Value>) -> AdminResult<Challenge> {
     let (spec, references) = challenge_fields::apply(body, &current.spec, false, Some(current.id))?;
+    if spec == current.spec {
+        // Nothing changes: no write, so `updated` and the decayed value stay as they are.
+        return Ok(current.clone());
+    }
     check_references(store, &references).await?;
     store.update_challenge(current.id, &spec).await.map_err(|error| AdminError::from_store_on(error, NAME_TAKEN))
 }
@@ -267,6 +272,9 @@ async fn update(
     let updated = update_from(&state.store, &current, &body).await?;
     let (before, after) = (view(&current), view(&updated));
     if before != after {
+        if current.spec.value != updated.spec.value || current.spec.state != updated.spec.state {
+            signals::scores(&state).await;
+        }
         audit::record(&state, &actor, "update", "challenge", Some(id.to_string()), Some(&before), Some(&after)).await;
     }
     Ok(ok(after))
@@ -305,6 +313,7 @@ pub async fn delete_with_files(state: &ApiState, challenge: &Challenge) -> Admin
 async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath) -> AdminResult<Response> {
     let challenge = load(&state.store, id).await?;
     delete_with_files(&state, &challenge).await?;
+    signals::scores(&state).await;
     audit::record(&state, &actor, "delete", "challenge", Some(id.to_string()), Some(&view(&challenge)), None).await;
     Ok(done())
 }

@@ -37,6 +37,7 @@ mod hints;
 mod pages;
 mod results;
 mod scoreboard;
+mod signals;
 mod solutions;
 mod teams;
 mod tickets;
@@ -160,13 +161,19 @@ pub fn route_table() -> Vec<AdminRoute> {
 struct Guard {
     state: ApiState,
     access: Arc<HashMap<(Method, String), Access>>,
+    proxies: Arc<crate::api::contestant::client_ip::TrustedProxies>,
 }
 
 /// The admin API router (guarded); merge it into the api router.
 pub fn router(state: ApiState) -> Router<ApiState> {
     let Table { router, routes } = table();
     let access = routes.iter().map(|route| ((route.verb.method(), route.path.to_owned()), route.access)).collect();
-    let guard = Guard { state, access: Arc::new(access) };
+    let proxies = crate::api::contestant::client_ip::TrustedProxies::parse(&state.deps.settings.api.trusted_proxies)
+        .unwrap_or_else(|problem| {
+            tracing::error!(%problem, "api.trusted_proxies is invalid; the admin API trusts no proxy");
+            Default::default()
+        });
+    let guard = Guard { state, access: Arc::new(access), proxies: Arc::new(proxies) };
     router.route_layer(axum::middleware::from_fn_with_state(guard, guard_request))
 }
 
@@ -180,7 +187,7 @@ async fn guard_request(State(guard): State<Guard>, mut request: Request, next: N
         // Not in the table for this method: let the router answer 405.
         return next.run(request).await;
     };
-    let ip = auth::client_ip(request.extensions());
+    let ip = auth::client_ip(request.extensions(), request.headers(), &guard.proxies);
     let state = &guard.state;
     match auth::authenticate(&state.store, &state.secrets, request.method(), request.headers(), ip).await {
         Err(error) => error.into_response(),

@@ -2,9 +2,8 @@
 //! re-judging as correct or incorrect; delete) and notifications (`/api/v1/notifications`).
 //!
 //! Re-judging and deleting recompute a decaying challenge's value in the same transaction
-//! (`store::admin_results`). A new notification is also announced on the cache topic
-//! [`NOTIFICATION_TOPIC`] (payload: its id) so the portal's live stream in every api process
-//! can push it.
+//! (`store::admin_results`) and signal every api process to drop its cached standings; a new
+//! notification is announced to the live streams of every api process (`admin::signals`).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -19,15 +18,12 @@ use super::auth::{Access, Actor};
 use super::error::{AdminError, AdminResult};
 use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams, time_of};
 use super::reply::{Page, done, iso, ok, paginated};
-use super::{Table, Verb, audit};
+use super::{Table, Verb, audit, signals};
 use crate::api::ApiState;
 use crate::domain::{ChallengeId, SubmissionId, TeamId, UserId};
 use crate::store::{
     Account, MarkOutcome, NewNotification, Notification, StoreError, Submission, SubmissionFilter, SubmissionKind,
 };
-
-/// Cache topic announcing new notifications.
-pub const NOTIFICATION_TOPIC: &str = "notifications";
 
 pub(super) fn routes(table: Table, read: Access, write: Access) -> Table {
     use Verb::{Delete, Get, Patch, Post};
@@ -205,6 +201,7 @@ async fn create(State(state): State<ApiState>, actor: Actor, JsonBody(body): Jso
         .create_submission_as_admin(challenge_id, account, kind, &provided, ip.as_deref(), date)
         .await?
         .ok_or_else(|| AdminError::field("type", "Solve already exists for this account and challenge"))?;
+    signals::scores(&state).await;
     let after = view_one(&state, &created).await?;
     audit::record(&state, &actor, "create", "submission", Some(created.id.to_string()), None, Some(&after)).await;
     Ok(ok(after))
@@ -240,6 +237,7 @@ async fn rejudge(
     } else {
         state.store.mark_submission_incorrect(current.id).await?
     };
+    signals::scores(&state).await;
     let after = view_one(&state, &result).await?;
     audit::record(&state, &actor, "rejudge", "submission", Some(id.to_string()), Some(&before), Some(&after)).await;
     Ok(ok(after))
@@ -251,6 +249,7 @@ async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath)
     if !state.store.delete_submission_rescored(current.id).await? {
         return Err(AdminError::NotFound);
     }
+    signals::scores(&state).await;
     audit::record(&state, &actor, "delete", "submission", Some(id.to_string()), Some(&before), None).await;
     Ok(done())
 }
@@ -343,9 +342,7 @@ async fn create_notification(
     };
     let id = state.store.create_notification(&notification).await?;
     let created = state.store.get_notification(id).await?;
-    if let Err(error) = state.cache.notify(NOTIFICATION_TOPIC, &id.to_string()).await {
-        tracing::warn!(%error, "could not announce the new notification; clients see it on their next poll");
-    }
+    signals::notification(&state, id).await;
     let after = notification_view(&created);
     audit::record(&state, &actor, "create", "notification", Some(id.to_string()), None, Some(&after)).await;
     Ok(ok(after))

@@ -17,7 +17,7 @@ use super::auth::{Access, Actor};
 use super::error::{AdminError, AdminResult};
 use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams};
 use super::reply::{Page, done, iso, ok, page_of, paginated};
-use super::{Table, Verb, audit, results};
+use super::{Table, Verb, audit, results, signals};
 use crate::api::ApiState;
 use crate::domain::{TeamId, UserId};
 use crate::store::{FieldOwner, JoinOutcome, NewTeam, StoreError, SubmissionFilter, SubmissionKind, Team, TeamUpdate};
@@ -246,6 +246,15 @@ async fn update(
         }
     }
     let updated = state.store.get_team(current.id).await?;
+    if updated.banned != current.banned
+        || updated.hidden != current.hidden
+        || updated.name != current.name
+        || updated.bracket_id != current.bracket_id
+        || updated.captain_id != current.captain_id
+    {
+        signals::accounts(&state).await;
+        signals::scores(&state).await;
+    }
     let before = full_view(&state, &current).await?;
     let after = full_view(&state, &updated).await?;
     audit::record(&state, &actor, "update", "team", Some(id.to_string()), Some(&before), Some(&after)).await;
@@ -258,6 +267,8 @@ async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath)
     if !state.store.delete_team(current.id).await? {
         return Err(AdminError::NotFound);
     }
+    signals::accounts(&state).await;
+    signals::scores(&state).await;
     audit::record(&state, &actor, "delete", "team", Some(id.to_string()), Some(&before), None).await;
     Ok(done())
 }
@@ -315,6 +326,8 @@ async fn add_member(
         Err(StoreError::NotFound) => return Err(AdminError::field("user_id", "user does not exist")),
         Err(error) => return Err(error.into()),
     }
+    signals::account(&state, user_id).await;
+    signals::scores(&state).await;
     let after = json!({"team_id": team.id, "user_id": user_id});
     audit::record(&state, &actor, "add_member", "team", Some(id.to_string()), None, Some(&after)).await;
     Ok(ok(member_ids(&state, team.id).await?))
@@ -334,6 +347,8 @@ async fn remove_member(
     if !state.store.remove_team_member(team.id, user_id, true).await? {
         return Err(AdminError::field("id", "User is not part of this team"));
     }
+    signals::account(&state, user_id).await;
+    signals::scores(&state).await;
     let before = json!({"team_id": team.id, "user_id": user_id});
     audit::record(&state, &actor, "remove_member", "team", Some(id.to_string()), Some(&before), None).await;
     Ok(ok(member_ids(&state, team.id).await?))

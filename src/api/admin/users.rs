@@ -16,7 +16,7 @@ use super::auth::{Access, Actor};
 use super::error::{AdminError, AdminResult};
 use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams};
 use super::reply::{Page, done, iso, ok, page_of, paginated};
-use super::{Table, Verb, audit, results};
+use super::{Table, Verb, audit, results, signals};
 use crate::api::ApiState;
 use crate::domain::UserId;
 use crate::store::{FieldOwner, NewUser, SubmissionFilter, SubmissionKind, User, UserRole, UserUpdate};
@@ -264,6 +264,16 @@ async fn update(
     if revoke {
         state.store.revoke_user_sessions(updated.id, None).await?;
     }
+    let account_changed = revoke
+        || updated.banned != current.banned
+        || updated.hidden != current.hidden
+        || updated.verified != current.verified
+        || updated.name != current.name
+        || updated.bracket_id != current.bracket_id;
+    if account_changed {
+        signals::account(&state, updated.id).await;
+        signals::scores(&state).await;
+    }
     let before = full_view(&state, &current).await?;
     let after = full_view(&state, &updated).await?;
     audit::record(&state, &actor, "update", "user", Some(id.to_string()), Some(&before), Some(&after)).await;
@@ -279,6 +289,8 @@ async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath)
     if !state.store.delete_user(current.id).await? {
         return Err(AdminError::NotFound);
     }
+    signals::account(&state, current.id).await;
+    signals::scores(&state).await;
     audit::record(&state, &actor, "delete", "user", Some(id.to_string()), Some(&before), None).await;
     Ok(done())
 }
