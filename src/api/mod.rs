@@ -11,6 +11,10 @@ pub mod json;
 pub mod paths;
 pub mod state;
 
+/// The admin UI (`/admin`), kept under `src/web/admin/`.
+#[path = "../web/admin/mod.rs"]
+pub mod admin_ui;
+
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -84,6 +88,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(contestant::router(&state))
         .merge(admin::router(state.clone()))
+        .merge(admin_ui::router(state.clone()))
         .fallback(not_found)
         .with_state(state)
 }
