@@ -45,3 +45,4 @@ pub mod runtime;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod web;

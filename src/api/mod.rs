@@ -11,10 +11,6 @@ pub mod json;
 pub mod paths;
 pub mod state;
 
-/// The admin UI (`/admin`), kept under `src/web/admin/`.
-#[path = "../web/admin/mod.rs"]
-pub mod admin_ui;
-
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -88,7 +84,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(contestant::router(&state))
         .merge(admin::router(state.clone()))
-        .merge(admin_ui::router(state.clone()))
+        .merge(crate::web::router(&state))
+        .merge(crate::web::admin::router(state.clone()))
         .fallback(not_found)
         .with_state(state)
 }

@@ -44,6 +44,40 @@ pub(super) async fn submit(center: &CenterService, request: BuildRequest) -> Res
     Ok(BuildAccepted { workflow })
 }
 
+/// Records builds that finished without reporting (the callback is the normal path; this
+/// watch of the build Workflows is the fallback), until the token is cancelled.
+pub(super) async fn watch_finished(center: &CenterService, token: tokio_util::sync::CancellationToken) {
+    use futures::StreamExt;
+    loop {
+        let mut builds = center.lifecycle.runtime().watch_builds();
+        loop {
+            let build = tokio::select! {
+                () = token.cancelled() => return,
+                build = builds.next() => build,
+            };
+            let Some(build) = build else { break };
+            let Some(challenge_id) = build.challenge_id else { continue };
+            let report = BuildReport {
+                challenge_id,
+                finished_at: build.finished_at.unwrap_or_else(crate::store::now),
+                image: build.image.clone().unwrap_or_default(),
+                kind: "build".to_owned(),
+                message: build.message.clone(),
+                phase: build.phase.clone(),
+                succeeded: build.succeeded,
+                workflow: build.workflow.clone(),
+            };
+            if let Err(error) = record(center, report).await {
+                tracing::warn!(%error, workflow = %build.workflow, "could not record a finished build");
+            }
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 /// Records a build report.
 pub(super) async fn record(center: &CenterService, report: BuildReport) -> Result<(), ControlError> {
     if report.kind != "build" || report.workflow.is_empty() {

@@ -1,64 +1,45 @@
-//! Per-instance flags: a challenge with a flag of kind `dynamic` gets a fresh flag for every
-//! instance, handed to the instance as `FLAG` and kept on the instance row so that the
-//! submission code can match it (and detect one team submitting another team's flag).
+//! Per-instance flags: a challenge with a flag of kind `dynamic` hands each team's instance
+//! that team's dynamic flag as `FLAG` (`domain::flags`, the format the submission code checks:
+//! `<prefix>{<team>_<mac>}`, keyed with the internal secret), and keeps it on the instance row.
 //!
-//! Decision (the spec names the kind but not its format): the dynamic flag's content is a
-//! template; `{random}` in it is replaced by 24 random hex digits; without that placeholder the
-//! random part is inserted before a final `}` (`FLAG{web_}` → `FLAG{web_3fa9…}`), or appended.
+//! Decision: preview (−1) and shared (−2) instances get no dynamic flag, since no team could
+//! submit it as its own.
 
-use rand::RngCore;
-
+use crate::domain::flags::dynamic_flag;
+use crate::domain::{ChallengeId, TeamId};
 use crate::store::Flag;
 
-/// The kind of flag that makes per-instance flags.
+/// The kind of flag that makes per-team flags.
 pub const DYNAMIC_KIND: &str = "dynamic";
-const PLACEHOLDER: &str = "{random}";
 
-/// A fresh flag for a new instance, when the challenge has a dynamic flag.
-pub fn instance_flag(flags: &[Flag]) -> Option<String> {
+/// The flag of a new instance of `challenge` for `team`, when the challenge has a dynamic flag.
+pub fn instance_flag(flags: &[Flag], secret: &[u8], challenge: ChallengeId, team: TeamId) -> Option<String> {
+    if !team.is_real() {
+        return None;
+    }
     let template = flags.iter().find(|flag| flag.flag.kind.eq_ignore_ascii_case(DYNAMIC_KIND))?;
-    let mut bytes = [0u8; 12];
-    rand::rng().fill_bytes(&mut bytes);
-    Some(render(&template.flag.content, &hex::encode(bytes)))
-}
-
-fn render(template: &str, random: &str) -> String {
-    if template.contains(PLACEHOLDER) {
-        return template.replace(PLACEHOLDER, random);
-    }
-    match template.strip_suffix('}') {
-        Some(head) => format!("{head}{random}}}"),
-        None => format!("{template}{random}"),
-    }
+    Some(dynamic_flag(secret, challenge, team, &template.flag.content))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ChallengeId;
+    use crate::domain::flags::{DynamicFlagMatch, check_dynamic_flag};
     use crate::store::NewFlag;
 
     fn flag(kind: &str, content: &str) -> Flag {
         Flag {
             id: 1,
-            flag: NewFlag { challenge_id: ChallengeId(1), kind: kind.into(), content: content.into(), data: None },
+            flag: NewFlag { challenge_id: ChallengeId(3), kind: kind.into(), content: content.into(), data: None },
         }
     }
 
     #[test]
-    fn templates_render_with_the_random_part() {
-        assert_eq!(render("FLAG{a_{random}_b}", "x"), "FLAG{a_x_b}");
-        assert_eq!(render("FLAG{web_}", "x"), "FLAG{web_x}");
-        assert_eq!(render("plain", "x"), "plainx");
-    }
-
-    #[test]
-    fn only_dynamic_flags_make_instance_flags_and_each_is_fresh() {
-        assert_eq!(instance_flag(&[flag("static", "FLAG{s}")]), None);
-        let flags = [flag("static", "FLAG{s}"), flag("dynamic", "FLAG{d_}")];
-        let first = instance_flag(&flags).unwrap();
-        let second = instance_flag(&flags).unwrap();
-        assert!(first.starts_with("FLAG{d_") && first.ends_with('}') && first.len() == "FLAG{d_}".len() + 24);
-        assert_ne!(first, second);
+    fn instances_get_the_flag_the_submission_code_accepts() {
+        assert_eq!(instance_flag(&[flag("static", "FLAG{s}")], b"k", ChallengeId(3), TeamId(5)), None);
+        let flags = [flag("static", "FLAG{s}"), flag("dynamic", "FCTF")];
+        let issued = instance_flag(&flags, b"k", ChallengeId(3), TeamId(5)).unwrap();
+        assert_eq!(check_dynamic_flag(b"k", ChallengeId(3), TeamId(5), "FCTF", &issued), DynamicFlagMatch::Own);
+        assert_eq!(instance_flag(&flags, b"k", ChallengeId(3), TeamId::SHARED), None);
     }
 }

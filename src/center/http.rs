@@ -47,6 +47,7 @@ pub(super) fn router(state: HttpState) -> Router {
         .route(paths::LOGS, post(logs))
         .route(paths::STOP_ALL, post(stop_all))
         .route(paths::BUILD, post(build))
+        .route(paths::BUILD_STATUS, post(build_status))
         .route(paths::BUILD_REPORT, post(build_report))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -62,7 +63,7 @@ macro_rules! control_route {
     )*};
 }
 
-control_route!(start, stop, status, list, logs, stop_all, build);
+control_route!(start, stop, status, list, logs, stop_all, build, build_status);
 
 async fn build_report(State(state): State<HttpState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let service = state.service.clone();

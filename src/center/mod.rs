@@ -50,6 +50,7 @@ pub struct Config {
 pub struct Center {
     listener: TcpListener,
     router: Router,
+    service: std::sync::Arc<CenterService>,
 }
 
 impl Center {
@@ -63,8 +64,9 @@ impl Center {
         let service = CenterService::new(lifecycle, producer, deps.secrets.clone(), callback_url);
         deps.control.register(service.clone());
         let listener = TcpListener::bind(cfg.listen).await?;
-        let state = http::HttpState { service, cache: deps.cache.clone(), secrets: deps.secrets.clone() };
-        Ok(Self { listener, router: http::router(state) })
+        let state =
+            http::HttpState { service: service.clone(), cache: deps.cache.clone(), secrets: deps.secrets.clone() };
+        Ok(Self { listener, router: http::router(state), service })
     }
 
     /// The bound address.
@@ -72,9 +74,15 @@ impl Center {
         self.listener.local_addr()
     }
 
-    /// Serves until the token is cancelled.
+    /// Serves until the token is cancelled; meanwhile records builds that finished without
+    /// calling back.
     pub async fn run(self, token: CancellationToken) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(token.cancelled_owned()).await?;
+        let service = self.service.clone();
+        let builds_token = token.child_token();
+        let builds = tokio::spawn(async move { builds::watch_finished(&service, builds_token).await });
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(token.cancelled_owned()).await;
+        builds.abort();
+        served?;
         Ok(())
     }
 }

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::config::Secrets;
-use crate::control::lifecycle::{Lifecycle, StopResult, VIEW_TTL, view_key};
+use crate::control::lifecycle::{Lifecycle, StopResult};
 use crate::control::{
-    BuildAccepted, BuildReport, BuildRequest, ControlError, ControlService, InstanceView, ListOutcome, ListRequest,
-    LogsOutcome, LogsRequest, StartOutcome, StartRequest, StatusOutcome, StatusRequest, StopAllOutcome, StopAllRequest,
-    StopReason, StopRequest,
+    BuildAccepted, BuildReport, BuildRequest, BuildState, BuildStatusRequest, ControlError, ControlService,
+    InstanceView, ListOutcome, ListRequest, LogsOutcome, LogsRequest, StartOutcome, StartRequest, StatusOutcome,
+    StatusRequest, StopAllOutcome, StopAllRequest, StopReason, StopRequest,
 };
 use crate::domain::{InstanceId, TeamId};
 use crate::queue::{DeployJob, QueueProducer, Task};
@@ -120,7 +120,8 @@ impl ControlService for CenterService {
         if !challenge.spec.deploy.require_deploy {
             return Err(ControlError::BadRequest("This challenge does not require deploy".to_owned()));
         }
-        let flag = super::flags::instance_flag(&store.list_flags(Some(request.challenge_id)).await?);
+        let flags = store.list_flags(Some(request.challenge_id)).await?;
+        let flag = super::flags::instance_flag(&flags, self.secrets.internal(), request.challenge_id, request.team_id);
         let new = NewInstance {
             team_id: request.team_id,
             challenge_id: request.challenge_id,
@@ -132,7 +133,6 @@ impl ControlService for CenterService {
             match store.create_instance(&new).await {
                 Ok(instance) => {
                     self.publish(&instance).await?;
-                    self.lifecycle.invalidate_view(&instance).await;
                     tracing::info!(instance = %instance.id, team = %instance.team_id, challenge = %instance.challenge_id, "instance queued");
                     return Ok(StartOutcome { created: true, instance: self.view(&instance).await? });
                 }
@@ -156,13 +156,6 @@ impl ControlService for CenterService {
     }
 
     async fn status(&self, request: StatusRequest) -> Result<StatusOutcome, ControlError> {
-        let cache = self.lifecycle.cache();
-        let key = view_key(request.team_id, request.challenge_id);
-        match cache.get_json::<InstanceView>(&key).await {
-            Ok(Some(view)) => return Ok(StatusOutcome { instance: Some(view) }),
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "status snapshot unreadable; reading the store"),
-        }
         let Some(instance) = self.latest_instance(request.team_id, request.challenge_id).await? else {
             return Ok(StatusOutcome { instance: None });
         };
@@ -171,13 +164,7 @@ impl ControlService for CenterService {
         if instance.state.is_terminal() && !recent_failure {
             return Ok(StatusOutcome { instance: None });
         }
-        let view = self.view(&instance).await?;
-        if !instance.state.is_terminal()
-            && let Err(error) = cache.set_json(&key, &view, Some(VIEW_TTL)).await
-        {
-            tracing::debug!(%error, "could not cache a status snapshot");
-        }
-        Ok(StatusOutcome { instance: Some(view) })
+        Ok(StatusOutcome { instance: Some(self.view(&instance).await?) })
     }
 
     async fn list(&self, request: ListRequest) -> Result<ListOutcome, ControlError> {
@@ -248,6 +235,10 @@ impl ControlService for CenterService {
 
     async fn build(&self, request: BuildRequest) -> Result<BuildAccepted, ControlError> {
         super::builds::submit(self, request).await
+    }
+
+    async fn build_status(&self, request: BuildStatusRequest) -> Result<BuildState, ControlError> {
+        Ok(self.lifecycle.runtime().build_state(&request.workflow).await?)
     }
 
     async fn build_report(&self, report: BuildReport) -> Result<(), ControlError> {

@@ -152,6 +152,14 @@ impl Client {
         }
     }
 
+    /// See [`ControlService::build_status`].
+    pub async fn build_status(&self, request: BuildStatusRequest) -> Result<BuildState, ControlError> {
+        match &self.0 {
+            Transport::Local(service) => service.build_status(request).await,
+            Transport::Remote(remote) => remote.call(paths::BUILD_STATUS, &request).await,
+        }
+    }
+
     /// See [`ControlService::build_report`].
     pub async fn build_report(&self, report: BuildReport) -> Result<(), ControlError> {
         match &self.0 {

@@ -139,6 +139,15 @@ pub struct BuildAccepted {
     pub workflow: String,
 }
 
+/// Read the state of a build by its workflow name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildStatusRequest {
+    pub workflow: String,
+}
+
+/// The state of a build.
+pub use crate::runtime::BuildState;
+
 /// The build workflow's signed status report (`argo/README.md` §2), also accepted repeatedly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildReport {

@@ -15,9 +15,12 @@
 //! - the team's instance slot (`Cache::reserve_instance_slot`, member = challenge id) while an
 //!   instance of a real team is live, so the per-team concurrent limit holds;
 //! - the gateway liveness marker (`Cache::mark_instance_live`) while running, until
-//!   `time_finished`: clearing it revokes the instance's tokens at once;
-//! - a short-lived status snapshot per (team, challenge) read by status polling
-//!   ([`VIEW_TTL`]), invalidated by every transition.
+//!   `time_finished`: clearing it revokes the instance's tokens at once.
+//!
+//! Decision: status reads go to the store (one indexed lookup). A cached status snapshot was
+//! tried and dropped: a reader racing a transition could re-cache the old state after the
+//! writer's invalidation, and players polling every second then saw a running instance as
+//! deploying for the snapshot's lifetime.
 //!
 //! Cache failures never undo a store transition: they are logged, and the listener's resync
 //! repairs the hot state.
@@ -35,8 +38,6 @@ use crate::store::{Instance, InstanceState, Store, StoreError};
 pub const RESERVATION_HOLD: Duration = Duration::from_secs(30 * 60);
 /// Margin added to a running instance's `time_finished` for its slot hold.
 pub const RUNNING_HOLD_MARGIN: Duration = Duration::from_secs(10 * 60);
-/// Lifetime of a status snapshot in the cache (the staleness bound of status polling).
-pub const VIEW_TTL: Duration = Duration::from_secs(2);
 /// CAS retries when another actor moves the instance between our read and our write.
 const MAX_CAS_ATTEMPTS: usize = 5;
 /// Instance lifetime when the challenge sets none (or a non-positive one), in minutes.
@@ -65,11 +66,6 @@ pub fn slot_team(team_id: TeamId) -> String {
 /// The slot member of a challenge.
 pub fn slot_member(challenge_id: ChallengeId) -> String {
     challenge_id.to_string()
-}
-
-/// The cache key of a status snapshot.
-pub fn view_key(team_id: TeamId, challenge_id: ChallengeId) -> String {
-    format!("inst:view:{team_id}:{challenge_id}")
 }
 
 /// What a stop did.
@@ -113,13 +109,6 @@ impl Lifecycle {
         &self.runtime
     }
 
-    /// Drops the status snapshot of the instance's (team, challenge).
-    pub async fn invalidate_view(&self, instance: &Instance) {
-        if let Err(error) = self.cache.delete(&view_key(instance.team_id, instance.challenge_id)).await {
-            tracing::warn!(%error, instance = %instance.id, "could not invalidate an instance status snapshot");
-        }
-    }
-
     /// Clears the hot state of an instance that reached a terminal state: its tokens stop
     /// working, its team slot is free again.
     pub async fn release_hot_state(&self, instance: &Instance) {
@@ -134,7 +123,6 @@ impl Lifecycle {
         {
             tracing::warn!(%error, instance = %instance.id, "could not release an instance slot; it expires on its own");
         }
-        self.invalidate_view(instance).await;
     }
 
     /// Rebuilds the hot state of a live instance from its row (after a cache loss): the
@@ -171,24 +159,36 @@ impl Lifecycle {
             .store
             .transition_instance(instance.id, &[InstanceState::Queued], InstanceState::Deploying, None)
             .await?;
-        if moved {
-            self.invalidate_view(instance).await;
-        }
         Ok(moved)
     }
 
-    /// Marks an instance running at `upstream` until `expires_at`; false when it was not
-    /// queued or deploying any more. Marks it live for the gateway and holds its slot until
-    /// after `expires_at`.
-    pub async fn mark_running(&self, id: InstanceId, upstream: &str, expires_at: i64) -> Result<bool, StoreError> {
-        if !self.store.mark_instance_running(id, upstream, expires_at).await? {
+    /// Marks an instance of `team`/`challenge` running at `upstream` until `expires_at`;
+    /// false when it was not queued or deploying any more. The gateway liveness marker is set
+    /// *before* the row turns running, so a player never sees a token the gateway refuses
+    /// (and it is cleared again when the transition loses); the team slot is then held until
+    /// after `expires_at` (refreshed only, never resurrected: a slot lost with the cache is the
+    /// resync's to restore).
+    pub async fn mark_running(&self, instance: &Instance, upstream: &str, expires_at: i64) -> Result<bool, StoreError> {
+        if let Err(error) = self.cache.mark_instance_live(instance.id, expires_at).await {
+            tracing::warn!(%error, instance = %instance.id, "could not mark a running instance live; the listener's resync retries");
+        }
+        if !self.store.mark_instance_running(instance.id, upstream, expires_at).await? {
+            if let Err(error) = self.cache.clear_instance_live(instance.id).await {
+                tracing::warn!(%error, instance = %instance.id, "could not clear a liveness marker");
+            }
             return Ok(false);
         }
-        let instance = self.store.get_instance(id).await?;
-        if let Err(error) = self.restore_hot_state(&instance).await {
-            tracing::warn!(%error, instance = %id, "could not mark a running instance live; the listener's resync retries");
+        if instance.team_id.is_real() {
+            let left = u64::try_from(expires_at.saturating_sub(crate::store::now())).unwrap_or(0);
+            let hold = Duration::from_secs(left) + RUNNING_HOLD_MARGIN;
+            let refreshed = self
+                .cache
+                .refresh_instance_slot(&slot_team(instance.team_id), &slot_member(instance.challenge_id), hold)
+                .await;
+            if let Err(error) = refreshed {
+                tracing::warn!(%error, instance = %instance.id, "could not extend an instance slot; the resync retries");
+            }
         }
-        self.invalidate_view(&instance).await;
         Ok(true)
     }
 
@@ -242,7 +242,6 @@ impl Lifecycle {
                         if let Err(error) = self.cache.clear_instance_live(stopping.id).await {
                             tracing::warn!(%error, instance = %stopping.id, "could not clear an instance liveness marker");
                         }
-                        self.invalidate_view(&stopping).await;
                         return self.finish_stop(stopping).await;
                     }
                 }

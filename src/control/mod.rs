@@ -47,6 +47,8 @@ pub mod paths {
     pub const STOP_ALL: &str = "/internal/instances/stop-all";
     /// [`super::ControlService::build`].
     pub const BUILD: &str = "/internal/builds";
+    /// [`super::ControlService::build_status`].
+    pub const BUILD_STATUS: &str = "/internal/builds/status";
     /// [`super::ControlService::build_report`]: the build workflow's signed callback.
     pub const BUILD_REPORT: &str = "/internal/workflows/build";
 }
@@ -72,6 +74,8 @@ pub trait ControlService: Send + Sync + 'static {
     async fn stop_all(&self, request: StopAllRequest) -> Result<StopAllOutcome, ControlError>;
     /// Submits an image build.
     async fn build(&self, request: BuildRequest) -> Result<BuildAccepted, ControlError>;
+    /// The state of a build.
+    async fn build_status(&self, request: BuildStatusRequest) -> Result<BuildState, ControlError>;
     /// Records a build result; repeated reports of one workflow are accepted idempotently.
     async fn build_report(&self, report: BuildReport) -> Result<(), ControlError>;
 }

@@ -55,7 +55,7 @@ impl Reconciler {
                     self.lifecycle().stop(instance, EVENT_ENDED).await?;
                     return Ok(());
                 }
-                if self.lifecycle().mark_running(id, upstream, finish).await? {
+                if self.lifecycle().mark_running(&instance, upstream, finish).await? {
                     self.metrics().running.inc();
                     tracing::info!(instance = %id, %upstream, time_finished = finish, "instance running");
                 } else {

@@ -55,6 +55,11 @@ pub struct Config {
 
 /// Pause before watching again after the watch stream ended.
 const REWATCH_PAUSE: Duration = Duration::from_millis(200);
+/// Tasks applying runtime events. Events of one instance always go to the same task, so they
+/// apply in order; different instances proceed in parallel.
+const EVENT_WORKERS: usize = 16;
+/// Events queued per worker before the watch loop waits.
+const EVENT_QUEUE: usize = 256;
 
 /// The listener role.
 pub struct Listener {
@@ -82,7 +87,14 @@ impl Listener {
         let sweeper =
             sweep::Sweeper::new(reconciler.clone(), Duration::from_millis(self.cfg.sweep_interval_ms.max(50)));
         let sweeping = tokio::spawn(sweeper.run(token.child_token()));
-        watch_loop(&reconciler, &self.cfg, &token).await;
+        let (senders, mut workers) = spawn_event_workers(&reconciler);
+        watch_loop(&reconciler, &senders, &self.cfg, &token).await;
+        drop(senders);
+        while let Some(joined) = workers.join_next().await {
+            if let Err(join_error) = joined {
+                tracing::warn!(%join_error, "listener event worker panicked");
+            }
+        }
         if let Err(join_error) = sweeping.await {
             tracing::warn!(%join_error, "listener sweeper panicked");
         }
@@ -91,7 +103,31 @@ impl Listener {
     }
 }
 
-async fn watch_loop(reconciler: &reconcile::Reconciler, cfg: &Config, token: &CancellationToken) {
+/// Starts the event workers; each ends when its sender is dropped and its queue is drained.
+fn spawn_event_workers(
+    reconciler: &reconcile::Reconciler,
+) -> (Vec<tokio::sync::mpsc::Sender<crate::runtime::InstanceEvent>>, tokio::task::JoinSet<()>) {
+    let mut senders = Vec::with_capacity(EVENT_WORKERS);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..EVENT_WORKERS {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+        let reconciler = reconciler.clone();
+        workers.spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                reconciler.handle_event(event).await;
+            }
+        });
+        senders.push(sender);
+    }
+    (senders, workers)
+}
+
+async fn watch_loop(
+    reconciler: &reconcile::Reconciler,
+    workers: &[tokio::sync::mpsc::Sender<crate::runtime::InstanceEvent>],
+    cfg: &Config,
+    token: &CancellationToken,
+) {
     let resync_every = Duration::from_secs(cfg.resync_interval_secs.max(1));
     loop {
         // Subscribe first, then resync: nothing that happens in between is missed.
@@ -104,7 +140,12 @@ async fn watch_loop(reconciler: &reconcile::Reconciler, cfg: &Config, token: &Ca
                 () = token.cancelled() => return,
                 _ = resync.tick() => reconciler.resync().await,
                 event = futures::StreamExt::next(&mut events) => match event {
-                    Some(event) => reconciler.handle_event(event).await,
+                    Some(event) => {
+                        let shard = usize::try_from(event.instance_id().get().rem_euclid(workers.len() as i64)).unwrap_or(0);
+                        if workers[shard].send(event).await.is_err() {
+                            return;
+                        }
+                    }
                     None => {
                         tracing::info!("runtime watch ended; watching again and resyncing");
                         break;

@@ -152,6 +152,27 @@ pub struct BuildSpec {
     pub callback_url: String,
 }
 
+/// The state of an image build (kubernetes runtime).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildState {
+    /// The build's name (its Workflow).
+    pub workflow: String,
+    pub challenge_id: Option<ChallengeId>,
+    /// The destination image.
+    pub image: Option<String>,
+    /// Argo's phase: `Pending`, `Running`, `Succeeded`, `Failed` or `Error`.
+    pub phase: String,
+    /// True once the build ended (whatever the outcome).
+    pub finished: bool,
+    /// True when it ended `Succeeded`.
+    pub succeeded: bool,
+    /// Argo's message, if any.
+    pub message: Option<String>,
+    /// Unix seconds when it started and finished, when known.
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
 /// What the runtime reports about an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InstanceEvent {
@@ -206,6 +227,15 @@ pub(crate) trait RuntimeBackend: Send + Sync + 'static {
             "image builds need the kubernetes runtime (challenge {})",
             spec.challenge_id
         )))
+    }
+    /// The state of a build by name.
+    async fn build_state(&self, workflow: &str) -> Result<BuildState, RuntimeError> {
+        Err(RuntimeError::Unavailable(format!("image builds need the kubernetes runtime (build {workflow})")))
+    }
+    /// Build states as they change (kubernetes); never yields on other runtimes. A stream that
+    /// ends may have missed changes: watch again.
+    fn watch_builds(&self) -> BoxStream<'static, BuildState> {
+        Box::pin(futures::stream::pending())
     }
     /// Stops everything (process shutdown for the local runtime; nothing on kubernetes).
     async fn shutdown(&self, grace: Duration);
@@ -264,6 +294,16 @@ impl Runtime {
     /// Submits an image build (kubernetes only); returns the build's name.
     pub async fn build_image(&self, spec: BuildSpec) -> Result<String, RuntimeError> {
         self.0.build_image(spec).await
+    }
+
+    /// The state of a build (kubernetes only).
+    pub async fn build_state(&self, workflow: &str) -> Result<BuildState, RuntimeError> {
+        self.0.build_state(workflow).await
+    }
+
+    /// Build states as they change (kubernetes only; other runtimes never yield).
+    pub fn watch_builds(&self) -> BoxStream<'static, BuildState> {
+        self.0.watch_builds()
     }
 
     /// Wraps a backend (tests use instrumented backends).

@@ -63,7 +63,7 @@ async fn test_state(data_dir: &std::path::Path) -> (ApiState, Store) {
         runtime: None,
         secrets: Secrets::random(),
         metrics: Metrics::new(),
-        control: crate::control::LocalLink::default(),
+        control: Default::default(),
     };
     (ApiState::new(&deps).await.unwrap(), store)
 }

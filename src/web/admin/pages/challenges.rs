@@ -13,10 +13,10 @@ use serde_json::{Map, Value, json};
 use super::{Fields, field, flag, items};
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::api::admin_ui::FlashQuery;
-use crate::api::admin_ui::dispatch::AdminApi;
-use crate::api::admin_ui::session::Staff;
-use crate::api::admin_ui::view::{
+use crate::web::admin::FlashQuery;
+use crate::web::admin::dispatch::AdminApi;
+use crate::web::admin::session::Staff;
+use crate::web::admin::view::{
     Block, Button, Cell, Field, Form as UiForm, Page, Table, UiError, UiResult, redirect_with,
 };
 use crate::control::{StartRequest, StopReason, StopRequest};

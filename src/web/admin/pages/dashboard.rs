@@ -10,9 +10,9 @@ use axum::routing::get;
 use super::when;
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::api::admin_ui::FlashQuery;
-use crate::api::admin_ui::session::Staff;
-use crate::api::admin_ui::view::{Block, Cell, Page, Table, UiResult};
+use crate::web::admin::FlashQuery;
+use crate::web::admin::session::Staff;
+use crate::web::admin::view::{Block, Cell, Page, Table, UiResult};
 
 pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     router.route("/admin", get(dashboard))

@@ -14,11 +14,11 @@ use super::{Fields, field, items, when};
 
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::api::admin_ui::FlashQuery;
-use crate::api::admin_ui::csv::csv_download;
-use crate::api::admin_ui::dispatch::AdminApi;
-use crate::api::admin_ui::session::Staff;
-use crate::api::admin_ui::view::{Block, Button, Cell, Field, Form as UiForm, Page, Table, UiResult, redirect_with};
+use crate::web::admin::FlashQuery;
+use crate::web::admin::csv::csv_download;
+use crate::web::admin::dispatch::AdminApi;
+use crate::web::admin::session::Staff;
+use crate::web::admin::view::{Block, Button, Cell, Field, Form as UiForm, Page, Table, UiResult, redirect_with};
 
 pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     router

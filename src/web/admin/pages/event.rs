@@ -14,10 +14,10 @@ use serde_json::{Map, Value};
 use super::{Fields, field, items};
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::api::admin_ui::FlashQuery;
-use crate::api::admin_ui::dispatch::AdminApi;
-use crate::api::admin_ui::session::Staff;
-use crate::api::admin_ui::view::{Block, Field, Form as UiForm, Page, UiResult, redirect_with};
+use crate::web::admin::FlashQuery;
+use crate::web::admin::dispatch::AdminApi;
+use crate::web::admin::session::Staff;
+use crate::web::admin::view::{Block, Field, Form as UiForm, Page, UiResult, redirect_with};
 
 pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     router.route("/admin/config", get(show).post(save))

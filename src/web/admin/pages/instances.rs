@@ -13,10 +13,10 @@ use serde::Deserialize;
 use super::{Fields, when};
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::api::admin_ui::FlashQuery;
-use crate::api::admin_ui::csv::csv_download;
-use crate::api::admin_ui::session::Staff;
-use crate::api::admin_ui::view::{
+use crate::web::admin::FlashQuery;
+use crate::web::admin::csv::csv_download;
+use crate::web::admin::session::Staff;
+use crate::web::admin::view::{
     Block, Bulk, Button, Cell, Field, Form as UiForm, Page, Row, Table, UiError, UiResult, redirect_with,
 };
 use crate::control::{ListRequest, LogsRequest, StopAllRequest, StopReason, StopRequest};
