@@ -6,6 +6,7 @@
 mod admin_authz;
 mod admin_challenges;
 mod admin_support;
+mod admin_ui;
 mod contestant_accounts;
 mod contestant_play;
 mod contestant_races;

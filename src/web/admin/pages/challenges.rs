@@ -13,14 +13,14 @@ use serde_json::{Map, Value, json};
 use super::{Fields, field, flag, items};
 use crate::api::ApiState;
 use crate::api::admin::Access;
+use crate::control::{StartRequest, StopReason, StopRequest};
+use crate::domain::{ChallengeId, TeamId};
 use crate::web::admin::FlashQuery;
 use crate::web::admin::dispatch::AdminApi;
 use crate::web::admin::session::Staff;
 use crate::web::admin::view::{
     Block, Button, Cell, Field, Form as UiForm, Page, Table, UiError, UiResult, redirect_with,
 };
-use crate::control::{StartRequest, StopReason, StopRequest};
-use crate::domain::{ChallengeId, TeamId};
 
 pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     router

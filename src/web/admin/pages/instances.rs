@@ -13,14 +13,14 @@ use serde::Deserialize;
 use super::{Fields, when};
 use crate::api::ApiState;
 use crate::api::admin::Access;
+use crate::control::{ListRequest, LogsRequest, StopAllRequest, StopReason, StopRequest};
+use crate::domain::{ChallengeId, InstanceId, TeamId};
 use crate::web::admin::FlashQuery;
 use crate::web::admin::csv::csv_download;
 use crate::web::admin::session::Staff;
 use crate::web::admin::view::{
     Block, Bulk, Button, Cell, Field, Form as UiForm, Page, Row, Table, UiError, UiResult, redirect_with,
 };
-use crate::control::{ListRequest, LogsRequest, StopAllRequest, StopReason, StopRequest};
-use crate::domain::{ChallengeId, InstanceId, TeamId};
 
 pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     router

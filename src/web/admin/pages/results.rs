@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::{Fields, field, items, when};
 use crate::api::ApiState;
 use crate::api::admin::Access;
+use crate::event::UserMode;
 use crate::web::admin::FlashQuery;
 use crate::web::admin::charts::bar_chart;
 use crate::web::admin::csv::{csv_download, download};
@@ -23,7 +24,6 @@ use crate::web::admin::session::Staff;
 use crate::web::admin::view::{
     Block, Button, Cell, Field, Form as UiForm, Page, Table, UiError, UiResult, redirect_with,
 };
-use crate::event::UserMode;
 
 pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     router
