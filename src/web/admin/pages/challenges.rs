@@ -286,6 +286,8 @@ async fn edit(
                 multipart: true,
                 ..UiForm::post("", format!("/admin/challenges/{id}/files"), "Upload")
             }
+            .field(Field::new("hidden", "challenge", "", id))
+            .field(Field::new("hidden", "type", "", "challenge"))
             .field(Field::new("file", "file", "File", "").required()),
         ));
     }
@@ -411,8 +413,8 @@ async fn remove_child(
     Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
 }
 
-/// Multipart upload: the body is handed to `POST /api/v1/files` unchanged, with the
-/// challenge id added to the query.
+/// Multipart upload: the body (hidden `challenge` and `type` fields, then the file) is handed
+/// to `POST /api/v1/files` unchanged.
 async fn upload_file(
     Extension(api): Extension<AdminApi>,
     staff: Staff,
@@ -426,8 +428,7 @@ async fn upload_file(
         return Err(UiError::bad_request("expected a file upload"));
     }
     let body = Body::new(request.into_body());
-    let path = format!("/api/v1/files?challenge_id={id}&type=challenge");
-    let answer = api.send(&staff, Method::POST, &path, Some(&content_type), body).await?;
+    let answer = api.send(&staff, Method::POST, "/api/v1/files", Some(&content_type), body).await?;
     let outcome = if answer.is_success() { Ok("File uploaded".to_owned()) } else { Err(answer.message()) };
     Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
 }

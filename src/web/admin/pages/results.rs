@@ -264,7 +264,7 @@ async fn statistics(State(state): State<ApiState>, staff: Staff) -> UiResult<Pag
         .iter()
         .map(|challenge| (challenge.spec.name.clone(), solves.get(&challenge.id).copied().unwrap_or(0)))
         .collect();
-    bars.sort_by(|a, b| b.1.cmp(&a.1));
+    bars.sort_by_key(|bar| std::cmp::Reverse(bar.1));
     page.push(Block::Chart(bar_chart("Solves per challenge", &bars)));
     let mut categories: HashMap<String, i64> = HashMap::new();
     for challenge in &challenges {
