@@ -85,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(contestant::router(&state))
         .merge(admin::router(state.clone()))
         .merge(crate::web::router(&state))
+        .merge(crate::web::admin::router(state.clone()))
         .fallback(not_found)
         .with_state(state)
 }

@@ -17,6 +17,7 @@
 //! SSE, countdowns, periodic refresh of marked regions). Cookies are HttpOnly and
 //! SameSite=Lax, and `Secure` when `api.public_url` is `https://`.
 
+pub mod admin;
 pub mod assets;
 pub mod browser;
 pub mod csrf;

@@ -10,6 +10,7 @@ mod admin_concurrency;
 mod admin_event;
 mod admin_fuzz;
 mod admin_support;
+mod admin_ui;
 mod contestant_accounts;
 mod contestant_bench;
 mod contestant_play;

@@ -179,7 +179,8 @@ pub fn csrf_token(secrets: &Secrets, token_id: &str) -> String {
     hex::encode(tag.as_ref())
 }
 
-fn csrf_matches(secrets: &Secrets, token_id: &str, given: &str) -> bool {
+/// True when `given` is the CSRF token of the session `token_id` (constant-time check).
+pub fn csrf_matches(secrets: &Secrets, token_id: &str, given: &str) -> bool {
     let Ok(tag) = hex::decode(given.trim()) else { return false };
     hmac::verify(&csrf_key(secrets), format!("csrf:{token_id}").as_bytes(), &tag).is_ok()
 }
