@@ -86,7 +86,7 @@ fn csrf_from_query(request: &Request) -> Option<String> {
 
 /// The guard: a staff session, and on POST a valid CSRF token.
 pub async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let ip = auth::client_ip(request.extensions());
+    let ip = auth::client_ip(request.extensions(), request.headers(), &trusted_proxies(&state));
     let actor = match auth::authenticate(&state.store, &state.secrets, &Method::GET, request.headers(), ip).await {
         Ok(Some(actor)) => actor,
         Ok(None) | Err(crate::api::admin::AdminError::Unauthorized(_)) => return login_redirect(&request),
@@ -179,7 +179,7 @@ pub struct LoginForm {
 
 /// `POST /admin/login`. Login CSRF is blocked by the foreign-Origin check and SameSite.
 pub async fn login(State(state): State<ApiState>, request_headers: HeaderMap, request: Request) -> Response {
-    let ip = auth::client_ip(request.extensions());
+    let ip = auth::client_ip(request.extensions(), request.headers(), &trusted_proxies(&state));
     if origin_is_foreign(&request_headers) {
         return UiError::forbidden("Cross-site login refused").into_response();
     }
@@ -229,3 +229,9 @@ pub async fn logout(State(state): State<ApiState>, staff: Staff) -> Response {
 }
 
 use axum::extract::FromRequest;
+
+/// The trusted-proxy setting, as the admin API reads it (an invalid setting trusts no proxy).
+fn trusted_proxies(state: &ApiState) -> crate::api::contestant::client_ip::TrustedProxies {
+    crate::api::contestant::client_ip::TrustedProxies::parse(&state.deps.settings.api.trusted_proxies)
+        .unwrap_or_default()
+}
