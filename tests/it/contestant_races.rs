@@ -384,6 +384,14 @@ async fn ticket_races(kind: Kind) {
     for (status, body) in results.iter().filter(|(status, _)| *status != 201) {
         assert_eq!((*status, body["message"].as_str()), (400, Some("You have already sent a similar ticket")));
     }
+    let near =
+        json!({"title": "instance down", "type": "Error", "description": "the web instance answers 502 since 10:00!"});
+    let (status, body) = event.post(1, "/api/Ticket/sendticket", Some(&token), near).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("You have already sent a similar ticket")),
+        "near duplicate"
+    );
     let id = created[0].1["id"].as_i64().unwrap();
     let path = format!("/api/Ticket/tickets/{id}");
     let results = all_at_once(
@@ -451,6 +459,100 @@ async fn ban_revokes_everywhere(kind: Kind) {
         }
         assert!(replaced_at.elapsed() < Duration::from_secs(2));
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    event.stop().await;
+}
+
+/// The per-user wrong-flag rate (`incorrect_submissions_per_min`) is one shared bucket per user:
+/// of N concurrent wrong flags from one user over both processes exactly the limit pass; a
+/// teammate is not affected.
+async fn wrong_flag_rate_race(kind: Kind) {
+    const LIMIT: usize = 3;
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("incorrect_submissions_per_min", &LIMIT.to_string())]).await;
+    let (_, members) = event.team("alpha", 2).await;
+    let challenge = event.challenge("rate", |_| {}).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let wrong = json!({"challengeId": challenge.get(), "submission": "FCTF{wrong}"});
+    let results = all_at_once(
+        (0..N).map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[0]), wrong.clone())).collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 incorrect"), Some(&LIMIT), "{counts:?}");
+    assert_eq!(counts.get("429 ratelimited"), Some(&(N - LIMIT)), "{counts:?}");
+    let refusal = results.iter().find(|(status, _)| *status == 429).unwrap();
+    assert!(refusal.1["data"]["message"].as_str().unwrap().contains("too fast"), "{refusal:?}");
+    let (status, body) = event.post(1, "/api/Challenge/attempt", Some(&tokens[1]), wrong).await;
+    assert_eq!((status, body["data"]["status"].as_str()), (200, Some("incorrect")), "the teammate has its own bucket");
+    event.stop().await;
+}
+
+/// The per-user request limit lives on the cache: both processes draw from one bucket.
+async fn user_rate_limit_is_shared(kind: Kind) {
+    const BURST: usize = 6;
+    let limits = [("FCTF_API__RATE_LIMITS__USER_BURST", "6"), ("FCTF_API__RATE_LIMITS__USER_PER_SECOND", "0.01")];
+    let Some(mut event) = Event::prepare(kind, &limits).await else { return };
+    let (_, members) = event.team("alpha", 2).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let results =
+        all_at_once((0..BURST + 4).map(|index| event.get(index, "/api/Users/profile", Some(&tokens[0]))).collect())
+            .await;
+    let passed = results.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(passed, BURST, "{results:?}");
+    for (status, body) in results.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(*status, 429);
+        assert!(body.as_str().unwrap().starts_with("API calls quota exceeded!"), "{body}");
+    }
+    assert_eq!(event.get(1, "/api/Users/profile", Some(&tokens[1])).await.0, 200, "another user is not limited");
+    event.stop().await;
+}
+
+/// Users mode: each player scores alone (a teammate's solve does not count), N concurrent
+/// correct flags from one player give one solve, and the board ranks players.
+async fn users_mode_scores_players(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("user_mode", "users")]).await;
+    let (_, members) = event.team("alpha", 2).await;
+    let (_, others) = event.team("beta", 1).await;
+    let challenge = event.challenge("solo", |_| {}).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let other = event.login(0, &others[0].1).await;
+    let body = json!({"challengeId": challenge.get(), "submission": "FCTF{solo}"});
+    let results = all_at_once(
+        (0..N).map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[0]), body.clone())).collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 correct"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("200 already_solved"), Some(&(N - 1)), "{counts:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, answer) = event.post(1, "/api/Challenge/attempt", Some(&tokens[1]), body.clone()).await;
+    assert_eq!(answer["data"]["status"], "correct", "a teammate's solve does not count in users mode");
+    assert_eq!(event.store.list_challenge_solves(challenge).await.unwrap().len(), 2);
+    let started = Instant::now();
+    loop {
+        let (_, board) = event.get(1, "/api/Scoreboard/top/10", Some(&other)).await;
+        let top: Vec<(String, i64, String)> = board["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                let url = entry["accountUrl"].as_str().unwrap().to_owned();
+                (entry["name"].as_str().unwrap().to_owned(), entry["score"].as_i64().unwrap(), url)
+            })
+            .collect();
+        if top.len() >= 2 && top[1].1 == 100 {
+            assert_eq!((top[0].0.as_str(), top[0].1), ("alpha-0", 100), "the earlier solver ranks first: {top:?}");
+            assert_eq!(top[1].0, "alpha-1");
+            assert_eq!(top[0].2, format!("/users/{}", members[0].0.get()));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "board still {board}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     event.stop().await;
 }
@@ -536,6 +638,9 @@ on_both_backends! {
     dynamic_value_race => dynamic_value_race_embedded, dynamic_value_race_postgres_redis;
     decay_follows_hidden_banned_and_deleted_solvers => decay_follows_hidden_banned_and_deleted_solvers_embedded, decay_follows_hidden_banned_and_deleted_solvers_postgres_redis;
     ticket_races => ticket_races_embedded, ticket_races_postgres_redis;
+    wrong_flag_rate_race => wrong_flag_rate_race_embedded, wrong_flag_rate_race_postgres_redis;
+    user_rate_limit_is_shared => user_rate_limit_is_shared_embedded, user_rate_limit_is_shared_postgres_redis;
+    users_mode_scores_players => users_mode_scores_players_embedded, users_mode_scores_players_postgres_redis;
     ban_revokes_everywhere => ban_revokes_everywhere_embedded, ban_revokes_everywhere_postgres_redis;
     revocations_reach_the_other_process => revocations_reach_the_other_process_embedded, revocations_reach_the_other_process_postgres_redis;
 }
