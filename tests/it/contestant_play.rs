@@ -338,6 +338,12 @@ async fn scoreboard_freeze_visibility_and_brackets(kind: Kind) {
         .map(|entry| (entry["name"].as_str().unwrap(), entry["score"].as_i64().unwrap()))
         .collect();
     assert_eq!(names, vec![("beta", 100), ("alpha", 0)], "the late solve is hidden by the freeze");
+    let graph = board["data"][0]["solves"].as_array().unwrap();
+    assert_eq!(
+        (graph.len(), graph[0]["challengeId"].as_i64(), graph[0]["value"].as_i64()),
+        (1, Some(early.get()), Some(100))
+    );
+    assert_eq!(board["data"][1]["solves"], json!([]), "graph data stops at the freeze too");
     let (_, mine) = event.get(0, "/api/Team/contestant", Some(&alpha_token)).await;
     assert_eq!(
         (mine["data"]["score"].as_i64(), mine["data"]["place"].as_i64()),
