@@ -182,19 +182,7 @@ impl Store {
 
     /// Appends a contestant action log entry; returns its id.
     pub async fn append_action_log(&self, log: &NewActionLog) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO action_logs (user_id, team_id, challenge_id, action_type, action_detail, topic_name, date) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(log.user_id.map(UserId::get))
-        .bind(log.team_id.map(TeamId::get))
-        .bind(log.challenge_id.map(ChallengeId::get))
-        .bind(log.action_type)
-        .bind(&log.action_detail)
-        .bind(&log.topic_name)
-        .bind(super::now())
-        .fetch_one(&self.pool)
-        .await?)
+        insert_action_log(&self.pool, log).await
     }
 
     /// Action logs of the users currently in `team_id` (or of one user), newest first.
@@ -275,4 +263,25 @@ impl Store {
         }
         Ok(events)
     }
+}
+
+/// Inserts an action log entry through `executor` (the pool, or an open transaction so that the
+/// entry commits with what it describes).
+pub(crate) async fn insert_action_log<'e, E>(executor: E, log: &NewActionLog) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    Ok(sqlx::query_scalar(
+        "INSERT INTO action_logs (user_id, team_id, challenge_id, action_type, action_detail, topic_name, date) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(log.user_id.map(UserId::get))
+    .bind(log.team_id.map(TeamId::get))
+    .bind(log.challenge_id.map(ChallengeId::get))
+    .bind(log.action_type)
+    .bind(&log.action_detail)
+    .bind(&log.topic_name)
+    .bind(super::now())
+    .fetch_one(executor)
+    .await?)
 }

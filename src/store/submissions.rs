@@ -14,8 +14,9 @@ use std::str::FromStr;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::audit::insert_action_log;
 use super::scoring::recompute_value_in;
-use super::{Store, StoreError};
+use super::{NewActionLog, Store, StoreError};
 use crate::domain::{ChallengeId, SubmissionId, TeamId, UserId};
 
 /// Who acts: the user, and the team it plays for (`None` in users mode). Solves and unlocks
@@ -144,6 +145,19 @@ impl Store {
         provided: &str,
         ip: Option<&str>,
     ) -> Result<SolveOutcome, StoreError> {
+        self.record_solve_with_log(challenge_id, account, provided, ip, None).await
+    }
+
+    /// [`Store::record_solve`], also appending `log` in the same transaction when the solve
+    /// is created (one commit for both).
+    pub async fn record_solve_with_log(
+        &self,
+        challenge_id: ChallengeId,
+        account: Account,
+        provided: &str,
+        ip: Option<&str>,
+        log: Option<&NewActionLog>,
+    ) -> Result<SolveOutcome, StoreError> {
         let now = super::now();
         let mut transaction = self.begin_write().await?;
         let decays: Option<i64> = sqlx::query_scalar(
@@ -187,6 +201,9 @@ impl Store {
             return Ok(SolveOutcome::AlreadySolved);
         }
         let value = recompute_value_in(&mut transaction, challenge_id).await?;
+        if let Some(log) = log {
+            insert_action_log(&mut *transaction, log).await?;
+        }
         transaction.commit().await?;
         Ok(SolveOutcome::Solved { submission_id: SubmissionId(submission_id), value })
     }
@@ -201,10 +218,24 @@ impl Store {
         provided: &str,
         ip: Option<&str>,
     ) -> Result<SubmissionId, StoreError> {
+        self.record_submission_with_log(challenge_id, account, kind, provided, ip, None).await
+    }
+
+    /// [`Store::record_submission`], also appending `log` in the same transaction (one commit
+    /// for both instead of two: the synchronous write is what a wrong flag costs most).
+    pub async fn record_submission_with_log(
+        &self,
+        challenge_id: ChallengeId,
+        account: Account,
+        kind: SubmissionKind,
+        provided: &str,
+        ip: Option<&str>,
+        log: Option<&NewActionLog>,
+    ) -> Result<SubmissionId, StoreError> {
         if kind == SubmissionKind::Correct {
             return Err(StoreError::Other("a correct submission is recorded with record_solve".to_owned()));
         }
-        let id: i64 = sqlx::query_scalar(
+        let insert = sqlx::query_scalar(
             "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
@@ -214,9 +245,15 @@ impl Store {
         .bind(ip)
         .bind(provided)
         .bind(kind.as_str())
-        .bind(super::now())
-        .fetch_one(&self.pool)
-        .await?;
+        .bind(super::now());
+        let Some(log) = log else {
+            let id: i64 = insert.fetch_one(&self.pool).await?;
+            return Ok(SubmissionId(id));
+        };
+        let mut transaction = self.begin_write().await?;
+        let id: i64 = insert.fetch_one(&mut *transaction).await?;
+        insert_action_log(&mut *transaction, log).await?;
+        transaction.commit().await?;
         Ok(SubmissionId(id))
     }
 

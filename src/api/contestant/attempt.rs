@@ -4,8 +4,10 @@
 //! rule → visibility and state → prerequisites → cooldown → already solved → attempt budget
 //! pre-check → flag match → correct: one store transaction records the submission and the solve
 //! (unique per account and challenge, so exactly one of N concurrent correct submissions
-//! counts; a decaying value is recomputed in the same transaction) → incorrect: per-user
-//! wrong-flag rate, then the atomic attempt budget, then the submission is recorded.
+//! counts; a decaying value is recomputed in the same transaction, and the action-log entry
+//! commits with it) → incorrect: per-user wrong-flag rate, then the atomic attempt budget, then
+//! the submission and its action-log entry are recorded in one transaction (one synchronous
+//! commit per attempt rather than two: on PostgreSQL the commit is most of a wrong flag's cost).
 //!
 //! Fixes applied: refused attempts (visibility, prerequisites, rate limits) never consume the
 //! cooldown, and the budget counter is never incremented by a refused attempt (fctf decisions 6
@@ -222,9 +224,17 @@ pub async fn attempt(
     } else {
         None
     };
+    let log = action_entry(&player, &challenge, 4, format!("Submitted an incorrect flag for {}", challenge.spec.name));
     if let Err(error) = state
         .store
-        .record_submission(challenge.id, account, SubmissionKind::Incorrect, &submission, Some(&ip_text))
+        .record_submission_with_log(
+            challenge.id,
+            account,
+            SubmissionKind::Incorrect,
+            &submission,
+            Some(&ip_text),
+            Some(&log),
+        )
         .await
     {
         if attempts_used.is_some()
@@ -238,8 +248,6 @@ pub async fn attempt(
             "Failed to record submission. Please try again.",
         ));
     }
-    log_action(&state, &player, &challenge, 4, format!("Submitted an incorrect flag for {}", challenge.spec.name))
-        .await;
     let message = match attempts_used {
         Some(used) => {
             let left = max_attempts.unsigned_abs().saturating_sub(used);
@@ -294,13 +302,13 @@ async fn record_correct(
     submission: &str,
     ip: &str,
 ) -> ApiResult {
-    match state.store.record_solve(challenge.id, account, submission, Some(ip)).await {
+    let log = action_entry(player, challenge, 3, format!("Solved {}", challenge.spec.name));
+    match state.store.record_solve_with_log(challenge.id, account, submission, Some(ip), Some(&log)).await {
         Ok(SolveOutcome::Solved { value, .. }) => {
             if let Some(team) = player.team_id {
                 super::instances::stop_after_solve(state, team, challenge.id, crate::control::StopReason::Solved);
             }
             signals::scores_changed(&state.cache, Some(context)).await;
-            log_action(state, player, challenge, 3, format!("Solved {}", challenge.spec.name)).await;
             verdict(StatusCode::OK, true, json!({"status": "correct", "message": "Correct", "value": value}))
         }
         Ok(SolveOutcome::AlreadySolved) => already_solved(),
@@ -322,16 +330,21 @@ async fn record_correct(
     }
 }
 
-/// Appends a contestant action log entry; failures are logged, never returned.
-pub async fn log_action(state: &ApiState, player: &Player, challenge: &Challenge, action_type: i64, detail: String) {
-    let entry = NewActionLog {
+/// The action log entry of `player` doing `action_type` on `challenge`.
+fn action_entry(player: &Player, challenge: &Challenge, action_type: i64, detail: String) -> NewActionLog {
+    NewActionLog {
         user_id: Some(player.user_id),
         team_id: player.team_id,
         challenge_id: Some(challenge.id),
         action_type,
         action_detail: detail.chars().take(500).collect(),
         topic_name: Some(challenge.spec.category.clone()),
-    };
+    }
+}
+
+/// Appends a contestant action log entry; failures are logged, never returned.
+pub async fn log_action(state: &ApiState, player: &Player, challenge: &Challenge, action_type: i64, detail: String) {
+    let entry = action_entry(player, challenge, action_type, detail);
     if let Err(error) = state.store.append_action_log(&entry).await {
         tracing::warn!(%error, "could not append an action log entry");
     }

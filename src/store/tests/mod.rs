@@ -123,6 +123,7 @@ conformance_suite!(
     scoring::users_mode_solves_are_per_user,
     scoring::dynamic_value_decays_with_solves,
     scoring::incorrect_submissions_are_counted,
+    scoring::submissions_commit_with_their_action_log,
     scoring::hint_unlock_is_exactly_once_under_concurrency,
     scoring::concurrent_unlocks_cannot_overspend,
     instances::one_live_instance_per_team_and_challenge,

@@ -2,7 +2,8 @@
 
 use super::fixtures;
 use crate::store::{
-    Account, NewAward, NewChallenge, NewHint, NewUnlock, SolveOutcome, Store, StoreError, SubmissionKind, UnlockOutcome,
+    Account, NewActionLog, NewAward, NewChallenge, NewHint, NewUnlock, SolveOutcome, Store, StoreError, SubmissionKind,
+    UnlockOutcome,
 };
 
 pub(super) async fn record_solve_is_exactly_once_under_concurrency(store: &Store) {
@@ -216,4 +217,37 @@ pub(super) async fn concurrent_unlocks_cannot_overspend(store: &Store) {
     }
     assert_eq!((unlocked, refused), (1, 5));
     assert_eq!(store.account_score(account).await.unwrap(), 5);
+}
+
+pub(super) async fn submissions_commit_with_their_action_log(store: &Store) {
+    let account = fixtures::team_account(store, "logged").await;
+    let challenge_id = fixtures::challenge(store, "logged", 100).await;
+    let log = |action_type: i64, detail: &str| NewActionLog {
+        user_id: Some(account.user_id),
+        team_id: account.team_id,
+        challenge_id: Some(challenge_id),
+        action_type,
+        action_detail: detail.to_owned(),
+        topic_name: Some("web".into()),
+    };
+    let wrong = log(4, "Submitted an incorrect flag for logged");
+    store
+        .record_submission_with_log(challenge_id, account, SubmissionKind::Incorrect, "nope", None, Some(&wrong))
+        .await
+        .unwrap();
+    assert_eq!(store.count_submissions(challenge_id, account, SubmissionKind::Incorrect).await.unwrap(), 1);
+    let solved = log(3, "Solved logged");
+    let outcome = store.record_solve_with_log(challenge_id, account, "flag", None, Some(&solved)).await.unwrap();
+    assert!(matches!(outcome, SolveOutcome::Solved { .. }));
+    let again = store.record_solve_with_log(challenge_id, account, "flag", None, Some(&solved)).await.unwrap();
+    assert_eq!(again, SolveOutcome::AlreadySolved);
+    let logs = store.list_action_logs(None, Some(account.user_id), 10).await.unwrap();
+    let mut types: Vec<i64> = logs.iter().map(|entry| entry.log.action_type).collect();
+    types.sort_unstable();
+    assert_eq!(types, vec![3, 4], "one entry per recorded submission, none for the refused solve: {logs:?}");
+    let refused = store
+        .record_submission_with_log(challenge_id, account, SubmissionKind::Correct, "flag", None, Some(&wrong))
+        .await;
+    assert!(refused.is_err(), "correct submissions go through record_solve");
+    assert_eq!(store.list_action_logs(None, Some(account.user_id), 10).await.unwrap().len(), 2, "nothing written");
 }
