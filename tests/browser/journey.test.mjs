@@ -8,61 +8,21 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { chromium } from "playwright-core";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DESKTOP, PHONE, shots, sleep, launchChromium, startFctf } from "./support.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const binary = process.env.PORTAL_TEST_BIN || join(root, "target/debug/fctf");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = join(here, "screenshots");
-const DESKTOP = { width: 1366, height: 768 };
-const PHONE = { width: 390, height: 844 };
 const SECRET_PAGE = "fctf-browser-journey-instance-page-4242";
 const PASSWORD = "Passw0rd!x";
 const GATEWAY_HOST = "gateway.fctf.test";
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-let dataDir;
-let server;
-let serverLog = "";
-let env;
+let fctf;
 let base;
-let adminToken;
 let browser;
 let page;
 let ports;
 
-async function admin(method, path, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Token ${adminToken}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = { raw: text }; }
-  assert.ok(response.ok, `${method} ${path} -> ${response.status} ${text}`);
-  return json;
-}
+const admin = (method, path, body) => fctf.admin(method, path, body);
 
 async function shoot(name) {
   await page.waitForLoadState("load");
@@ -84,45 +44,16 @@ let hintId;
 
 describe("player portal journey", { timeout: 300_000 }, () => {
   before(async () => {
-    assert.ok(existsSync(binary), `build the binary first: ${binary}`);
-    mkdirSync(shots, { recursive: true });
-    dataDir = mkdtempSync(join(tmpdir(), "fctf-browser-"));
-    const site = join(dataDir, "site");
-    mkdirSync(site);
-    writeFileSync(join(site, "index.html"), `<!doctype html><title>instance</title><h1>${SECRET_PAGE}</h1>`);
-    ports = { api: await freePort(), center: await freePort(), http: await freePort(), tcp: await freePort(), ops: await freePort() };
-    base = `http://127.0.0.1:${ports.api}`;
-    env = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("FCTF_"))),
-      FCTF_DATA_DIR: dataDir,
-      FCTF_API__LISTEN: `127.0.0.1:${ports.api}`,
-      FCTF_API__PUBLIC_URL: base,
-      FCTF_CENTER__LISTEN: `127.0.0.1:${ports.center}`,
-      FCTF_GATEWAY__HTTP_LISTEN: `127.0.0.1:${ports.http}`,
-      FCTF_GATEWAY__TCP_LISTEN: `127.0.0.1:${ports.tcp}`,
+    fctf = await startFctf({
+      prefix: "fctf-browser-",
       // The gateway expires the other cookies of its host when it hands out its own, so it
       // must live on another host name than the portal (as in production).
-      FCTF_GATEWAY__PUBLIC_HOST: GATEWAY_HOST,
-      FCTF_OPS__LISTEN: `127.0.0.1:${ports.ops}`,
-      FCTF_LOG__LEVEL: "warn",
-    };
-    const { stdout } = await promisify(execFile)(binary, ["admin", "create", "--name", "admin", "--password", "Adm1n!password"], { env });
-    adminToken = (stdout.match(/admin API token: (\S+)/) || [])[1];
-    assert.ok(adminToken, `no admin token in: ${stdout}`);
-
-    server = spawn(binary, ["--role", "all"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    server.stdout.on("data", (chunk) => { serverLog += chunk; });
-    server.stderr.on("data", (chunk) => { serverLog += chunk; });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        const response = await fetch(`${base}/healthz`);
-        if (response.ok) break;
-      } catch { /* not up yet */ }
-      assert.ok(server.exitCode === null, `fctf exited early:\n${serverLog}`);
-      assert.ok(Date.now() < deadline, `fctf did not come up:\n${serverLog}`);
-      await sleep(250);
-    }
+      env: { FCTF_GATEWAY__PUBLIC_HOST: GATEWAY_HOST },
+    });
+    ({ base, ports } = fctf);
+    const site = join(fctf.dataDir, "site");
+    mkdirSync(site);
+    writeFileSync(join(site, "index.html"), `<!doctype html><title>instance</title><h1>${SECRET_PAGE}</h1>`);
 
     await admin("PATCH", "/api/v1/configs", {
       ctf_name: "Browser CTF",
@@ -157,12 +88,7 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     const hint = await admin("POST", "/api/v1/hints", { challenge: instanceId, content: "Look at **the page**.", cost: 10 });
     hintId = hint.data.id;
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        `--host-resolver-rules=MAP ${GATEWAY_HOST} 127.0.0.1`],
-    });
+    browser = await launchChromium([`--host-resolver-rules=MAP ${GATEWAY_HOST} 127.0.0.1`]);
     const context = await browser.newContext({ viewport: DESKTOP });
     page = await context.newPage();
     page.on("dialog", (dialog) => dialog.accept());
@@ -170,12 +96,7 @@ describe("player portal journey", { timeout: 300_000 }, () => {
 
   after(async () => {
     if (browser) await browser.close();
-    if (server && server.exitCode === null) {
-      server.kill("SIGTERM");
-      await Promise.race([new Promise((ok) => server.once("exit", ok)), sleep(10_000)]);
-      if (server.exitCode === null) server.kill("SIGKILL");
-    }
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (fctf) await fctf.stop();
   });
 
   it("shows the home page and guards private pages", async () => {
@@ -260,7 +181,7 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     await page.click("form[action$='/start'] button");
     const deadline = Date.now() + 90_000;
     while ((await page.locator("#open-instance").count()) === 0) {
-      assert.ok(Date.now() < deadline, `instance never ran: ${await page.locator("#instance").textContent()}\n${serverLog}`);
+      assert.ok(Date.now() < deadline, `instance never ran: ${await page.locator("#instance").textContent()}\n${fctf.log}`);
       await sleep(1000);
       await page.goto(`${base}/challenges/${instanceId}`);
     }
