@@ -81,17 +81,17 @@ let tls;
 
 const admin = (method, path, body) => fctf.admin(method, path, body);
 
-async function shoot(name) {
-  await page.waitForLoadState("load");
-  await page.setViewportSize(DESKTOP);
-  await page.screenshot({ path: join(shots, `${name}-desktop.png`), fullPage: true });
-  await page.setViewportSize(PHONE);
-  await page.screenshot({ path: join(shots, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize(DESKTOP);
+async function shoot(name, target = page) {
+  await target.waitForLoadState("load");
+  await target.setViewportSize(DESKTOP);
+  await target.screenshot({ path: join(shots, `${name}-desktop.png`), fullPage: true });
+  await target.setViewportSize(PHONE);
+  await target.screenshot({ path: join(shots, `${name}-phone.png`), fullPage: true });
+  await target.setViewportSize(DESKTOP);
 }
 
-async function flashText() {
-  const flash = page.locator(".flash").first();
+async function flashText(target = page) {
+  const flash = target.locator(".flash").first();
   return (await flash.count()) ? (await flash.textContent()).trim() : "";
 }
 
@@ -99,6 +99,7 @@ let staticId;
 let instanceId;
 let hintId;
 let inviteCode;
+let affiliationField;
 
 describe("player portal journey", { timeout: 300_000 }, () => {
   before(async () => {
@@ -130,6 +131,8 @@ describe("player portal journey", { timeout: 300_000 }, () => {
       team_self_service: "true",
       challenge_difficulty_visibility: "enabled",
     });
+    const affiliation = await admin("POST", "/api/v1/configs/fields", { name: "Affiliation", type: "user", field_type: "text", required: true, description: "School or company" });
+    affiliationField = affiliation.data.id;
     const warmup = await admin("POST", "/api/v1/challenges", {
       name: "Warmup",
       category: "misc",
@@ -191,6 +194,8 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     await page.fill("input[name=email]", "alice@example.org");
     await page.fill("input[name=password]", PASSWORD);
     await page.fill("input[name=confirm]", PASSWORD);
+    assert.match(await page.locator("form[action='/register']").textContent(), /Affiliation \*[\s\S]*School or company/);
+    await page.fill(`input[name=field_${affiliationField}]`, "Rocket School");
     await page.click("form[action='/register'] button[type=submit]");
     assert.match(page.url(), /\/login$/);
     assert.match(await flashText(), /Registration submitted/);
@@ -288,6 +293,10 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     }
     await page.locator("#instance .copy").first().waitFor();
     await shoot("challenge-instance");
+    await page.goto(base + "/challenges");
+    assert.match(await page.locator(`a.tile[href='/challenges/${instanceId}']`).textContent(), /Instance: Running/);
+    await shoot("board-instance");
+    await page.goto(`${base}/challenges/${instanceId}`);
 
     // The TCP line works as shown: plaintext (what `nc` does), and TLS with the certificate.
     const plain = await tcpSession((ready) => connectTcp({ host, port }, ready), token);
@@ -406,5 +415,61 @@ describe("player portal journey", { timeout: 300_000 }, () => {
     assert.match(await flashText(), /logged out/);
     await page.goto(base + "/challenges");
     assert.match(page.url(), /\/login/);
+  });
+
+  it("plays every core action without JavaScript", async () => {
+    const context = await browser.newContext({ viewport: DESKTOP, javaScriptEnabled: false });
+    const plain = await context.newPage();
+    try {
+      const post = async (selector) => {
+        await Promise.all([plain.waitForNavigation(), plain.click(selector)]);
+      };
+      await plain.goto(base + "/login");
+      await plain.fill("input[name=username]", "alice");
+      await plain.fill("input[name=password]", PASSWORD);
+      await post("form[action='/login'] button[type=submit]");
+      assert.match(plain.url(), /\/challenges$|\/team$/);
+
+      // Theme switch.
+      await post("form[action='/theme'] button");
+      assert.equal(await plain.locator("html").getAttribute("data-theme"), "dark");
+
+      // Flag verdict.
+      await plain.goto(`${base}/challenges/${instanceId}`);
+      await plain.fill("input[name=flag]", "flag{wrong}");
+      await post("#flag button[type=submit]");
+      assert.match(await flashText(plain), /Incorrect/);
+
+      // Start: the page reloads itself (meta refresh) until the instance runs, then stop.
+      await post("form[action$='/start'] button");
+      await plain.locator("#instance .open-instance").waitFor({ timeout: 90_000 });
+      assert.equal(await plain.locator("meta[http-equiv=refresh]").count(), 0);
+      assert.match(await plain.locator("#instance .countdown").textContent(), /^\d+ min$/);
+      assert.equal(await plain.locator("#instance .copy").count(), 0, "copy buttons come from the script");
+      await shoot("challenge-instance-nojs-dark", plain);
+      await post("form[action$='/stop'] button");
+      await plain.locator("form[action$='/start']").waitFor({ timeout: 60_000 });
+
+      // Ticket: send, open, delete.
+      await plain.goto(base + "/tickets");
+      await plain.fill("input[name=title]", "Without script");
+      await plain.fill("textarea[name=description]", "Does the desk work without JavaScript?");
+      await post("form[action='/tickets'] button[type=submit]");
+      assert.match(await flashText(plain), /Ticket sent/);
+      await plain.click("a:text('Without script')");
+      await post("form[action$='/delete'] button");
+      assert.doesNotMatch(await plain.locator("main").textContent(), /Without script/);
+
+      // A page that does not exist.
+      const missing = await plain.goto(`${base}/challenges/999999`);
+      assert.ok(missing.status() >= 400, String(missing.status()));
+      await shoot("not-found-dark", plain);
+
+      await post("form[action='/theme'] button");
+      await post("form[action='/logout'] button");
+      assert.match(await flashText(plain), /logged out/);
+    } finally {
+      await context.close();
+    }
   });
 });
