@@ -19,6 +19,7 @@ mod contestant_support;
 mod foundation;
 mod gateway;
 mod harness;
+mod pipeline_autostop;
 mod pipeline_bench;
 mod pipeline_failures;
 mod pipeline_flow;
