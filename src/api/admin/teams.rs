@@ -253,7 +253,11 @@ async fn update(
         || updated.captain_id != current.captain_id
     {
         signals::accounts(&state).await;
-        signals::scores(&state).await;
+        if updated.banned != current.banned || updated.hidden != current.hidden {
+            signals::solvers(&state).await;
+        } else {
+            signals::scores(&state).await;
+        }
     }
     let before = full_view(&state, &current).await?;
     let after = full_view(&state, &updated).await?;
@@ -268,7 +272,7 @@ async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath)
         return Err(AdminError::NotFound);
     }
     signals::accounts(&state).await;
-    signals::scores(&state).await;
+    signals::solvers(&state).await;
     audit::record(&state, &actor, "delete", "team", Some(id.to_string()), Some(&before), None).await;
     Ok(done())
 }

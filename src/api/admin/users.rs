@@ -272,7 +272,11 @@ async fn update(
         || updated.bracket_id != current.bracket_id;
     if account_changed {
         signals::account(&state, updated.id).await;
-        signals::scores(&state).await;
+        if updated.banned != current.banned || updated.hidden != current.hidden {
+            signals::solvers(&state).await;
+        } else {
+            signals::scores(&state).await;
+        }
     }
     let before = full_view(&state, &current).await?;
     let after = full_view(&state, &updated).await?;
@@ -290,7 +294,7 @@ async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath)
         return Err(AdminError::NotFound);
     }
     signals::account(&state, current.id).await;
-    signals::scores(&state).await;
+    signals::solvers(&state).await;
     audit::record(&state, &actor, "delete", "user", Some(id.to_string()), Some(&before), None).await;
     Ok(done())
 }
