@@ -373,6 +373,19 @@ impl Store {
         rows.iter().map(|row| Ok((row.try_get("k")?, row.try_get("n")?))).collect()
     }
 
+    /// The distinct `(account id, challenge)` pairs with at least one submission of any type;
+    /// the account is the team in teams mode (submissions without a team are left out), the
+    /// user otherwise.
+    pub async fn submitted_pairs(&self, teams_mode: bool) -> Result<Vec<(i64, ChallengeId)>, StoreError> {
+        let sql = if teams_mode {
+            "SELECT DISTINCT team_id AS account_id, challenge_id FROM submissions WHERE team_id IS NOT NULL"
+        } else {
+            "SELECT DISTINCT user_id AS account_id, challenge_id FROM submissions"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("account_id")?, ChallengeId(row.try_get("challenge_id")?)))).collect()
+    }
+
     /// Solves per challenge by visible accounts (neither the user nor its team hidden or banned).
     pub async fn solve_counts(&self) -> Result<HashMap<ChallengeId, i64>, StoreError> {
         let rows = sqlx::query(
