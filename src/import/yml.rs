@@ -6,9 +6,17 @@
 //! the yml), `hints` (strings, or `{content, cost, title, key, requirements}`), `requirements`
 //! (names or ids, or `{prerequisites, anonymize}`), `next` (a name, an id or null), `state`,
 //! `solution` (a path, or `{path, state}`: see [`super::solution`]).
-//! fctf's deployment fields (see `api::admin::challenge_fields`) go under `extra` (ctfcli
-//! then sends them too) or under a dedicated `deploy:` mapping that only fctf reads (use it
-//! when you also `ctf challenge verify`, which compares `extra`). `deploy` wins over `extra`.
+//! fctf's deployment fields (see `api::admin::challenge_fields`) live in one of two places
+//! (`deploy` wins when both name a key):
+//! - under `extra`: ctfcli sends them with the challenge (`install`, `sync`), and `verify`
+//!   stays in sync as long as the value does not decay: ctfcli compares `extra` only with the
+//!   `initial`/`decay`/`minimum` it reads back, which fctf returns for decaying challenges
+//!   only (and `mirror` then rewrites `extra` without them);
+//! - under `deploy:` (the documented home, needed for decaying challenges): only `fctf
+//!   challenge import` reads it; ctfcli keeps the key untouched, never sends or compares it,
+//!   and its `sync` (a partial update) leaves the imported settings in place.
+//!
+//! `tests/ctfcli/challenges` has one of each, checked end to end by `tests/ctfcli/run.sh`.
 //! ctfcli-only keys (`author`, `version`, `image`, `protocol`, `host`, `healthcheck`) are
 //! ignored.
 

@@ -1,8 +1,8 @@
 //! Challenge fields of `POST`/`PATCH /api/v1/challenges` (and of `challenge.yml` imports, which
 //! go through the same parser): CTFd's fields plus fctf's deployment settings.
 //!
-//! fctf keys, accepted on the same endpoints (and in `challenge.yml` under `extra`, which
-//! ctfcli merges into the request body):
+//! fctf keys, accepted on the same endpoints (and in `challenge.yml` under `deploy:` or
+//! `extra`, see `import::yml`; ctfcli merges `extra` into the request body):
 //!
 //! | key | type | meaning |
 //! |---|---|---|
