@@ -5,6 +5,7 @@
 //! `cargo test --release --test it pipeline_bench -- --ignored --nocapture`
 //! (`FCTF_BENCH_INSTANCES`, default 40: one instance per team, all started at once; the
 //! `_postgres` variant needs `FCTF_TEST_DATABASE_URL`, `FCTF_TEST_REDIS_URL`, `FCTF_TEST_AMQP_URL`).
+//! The api's rate limits are disabled for the run (every player shares 127.0.0.1).
 //!
 //! Baselines:
 //! - throughput: the same players sending, all at once, one `GET /healthz` each (the api's
@@ -100,7 +101,13 @@ async fn bare_start(command: &str) -> Duration {
 
 async fn bench(topology: Topology) {
     let instances: usize = std::env::var("FCTF_BENCH_INSTANCES").ok().and_then(|text| text.parse().ok()).unwrap_or(40);
-    let extra = [("FCTF_RUNTIME__LOCAL__PORT_RANGE_START", "10000"), ("FCTF_RUNTIME__LOCAL__PORT_RANGE_END", "11999")];
+    // Every player comes from 127.0.0.1: the api's rate limits are off for the run.
+    let extra = [
+        ("FCTF_RUNTIME__LOCAL__PORT_RANGE_START", "10000"),
+        ("FCTF_RUNTIME__LOCAL__PORT_RANGE_END", "11999"),
+        ("FCTF_API__RATE_LIMITS__IP_BURST", "0"),
+        ("FCTF_API__RATE_LIMITS__USER_BURST", "0"),
+    ];
     let Some(platform) = Platform::start(topology, &extra, &[]).await else { return };
     // A challenge that starts in a millisecond (socat) measures the pipeline, not Python's
     // start-up; the Python server is the fallback where socat is missing.
