@@ -9,10 +9,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{Fields, when};
 use crate::api::ApiState;
-use crate::api::admin::Access;
+use crate::api::admin::{Access, audit};
 use crate::control::{ListRequest, LogsRequest, StopAllRequest, StopReason, StopRequest};
 use crate::domain::{ChallengeId, InstanceId, TeamId};
 use crate::web::admin::FlashQuery;
@@ -134,7 +135,11 @@ async fn stop(State(state): State<ApiState>, staff: Staff, Form(fields): Form<Fi
             reason: StopReason::Admin,
         };
         match state.center.stop(request).await {
-            Ok(_) => stopped += 1,
+            Ok(instance) => {
+                stopped += 1;
+                let after = super::instance_audit_view(&instance);
+                audit::record(&state, &staff.actor, "stop", "instance", Some(key.to_owned()), None, Some(&after)).await;
+            }
             Err(error) => failed.push(format!("{key}: {error}")),
         }
     }
@@ -148,7 +153,12 @@ async fn stop(State(state): State<ApiState>, staff: Staff, Form(fields): Form<Fi
 
 async fn stop_all(State(state): State<ApiState>, staff: Staff) -> UiResult<Response> {
     staff.require(Access::Write)?;
-    let outcome = match state.center.stop_all(StopAllRequest { user_id: staff.actor.user_id }).await {
+    let result = state.center.stop_all(StopAllRequest { user_id: staff.actor.user_id }).await;
+    if let Ok(done) = &result {
+        let after = json!({"stopped": done.stopped, "orphans_removed": done.orphans_removed, "failed": done.failed});
+        audit::record(&state, &staff.actor, "stop_all", "instance", None, None, Some(&after)).await;
+    }
+    let outcome = match result {
         Ok(done) if done.failed == 0 => Ok(format!("Stopped {} instance(s)", done.stopped)),
         Ok(done) => Err(format!("Stopped {}, {} failed", done.stopped, done.failed)),
         Err(error) => Err(error.to_string()),

@@ -2,11 +2,15 @@
 
 mod accounts;
 mod challenges;
+mod children;
 mod dashboard;
 mod desk;
 mod event;
+mod imports;
 mod instances;
 mod results;
+mod setup;
+mod user;
 
 use axum::Router;
 use serde_json::Value;
@@ -20,6 +24,9 @@ pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     let router = challenges::routes(router);
     let router = instances::routes(router);
     let router = accounts::routes(router);
+    let router = imports::routes(router);
+    let router = setup::routes(router);
+    let router = user::routes(router);
     let router = results::routes(router);
     desk::routes(router)
 }
@@ -92,4 +99,16 @@ pub fn when(seconds: Option<i64>) -> String {
 /// Percent-encodes a query value.
 pub fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// What the audit log keeps of an instance started or stopped from the UI (never its gateway
+/// token).
+pub fn instance_audit_view(instance: &crate::control::InstanceView) -> Value {
+    serde_json::json!({
+        "instance_id": instance.instance_id.to_string(),
+        "challenge_id": instance.challenge_id,
+        "team_id": instance.team_id,
+        "state": instance.state,
+        "reason": instance.reason,
+    })
 }
