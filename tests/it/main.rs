@@ -9,6 +9,7 @@ mod admin_challenges;
 mod admin_concurrency;
 mod admin_event;
 mod admin_fuzz;
+mod admin_imports;
 mod admin_support;
 mod admin_ui;
 mod contestant_accounts;
