@@ -221,7 +221,6 @@ async fn edit(
     }
 
     for child in CHILDREN {
-        page.push(Block::Heading(child.heading.into()));
         let list = api.get(&staff, &format!("/api/v1/challenges/{id}/{}", child.kind)).await?;
         page.push(Block::Table(child.table(id, &list, write)));
         if write {

@@ -41,7 +41,7 @@ enum Add {
 pub struct Child {
     /// The admin API segment: `/api/v1/challenges/{id}/{kind}` lists, `/api/v1/{kind}` adds.
     pub kind: &'static str,
-    /// Section heading.
+    /// Caption of the table.
     pub heading: &'static str,
     /// Columns: (heading, key of the API row, how to show it).
     columns: &'static [(&'static str, &'static str, Show)],

@@ -96,6 +96,13 @@ pub fn when(seconds: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
+/// An ISO 8601 time of the admin API as `YYYY-MM-DD HH:MM:SS` UTC (other text unchanged).
+pub fn iso_when(text: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| when(Some(time.timestamp())))
+        .unwrap_or_else(|_| text.to_owned())
+}
+
 /// Percent-encodes a query value.
 pub fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()

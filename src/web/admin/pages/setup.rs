@@ -14,13 +14,15 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Fields, field, flag, items, when};
+use super::{Fields, field, flag, iso_when, items};
 use crate::api::ApiState;
 use crate::api::admin::Access;
 use crate::web::admin::FlashQuery;
 use crate::web::admin::dispatch::AdminApi;
 use crate::web::admin::session::Staff;
-use crate::web::admin::view::{Block, Button, Cell, Field, Form as UiForm, Page, Table, UiResult, redirect_with};
+use crate::web::admin::view::{
+    Block, Button, Cell, Field, Form as UiForm, Page, Table, UiError, UiResult, redirect_with,
+};
 
 /// How a list column shows its value.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +46,11 @@ pub struct Resource {
     base: &'static str,
     /// Admin API path of the list.
     api: &'static str,
+    /// The API reads one object at `{api}/{id}` (brackets have no such route: the list is
+    /// searched instead).
+    get_one: bool,
+    /// The list can be filtered by user and team id.
+    owner_filter: bool,
     /// Navigation entry marked as current.
     nav: &'static str,
     /// Text under the title.
@@ -56,11 +63,13 @@ pub struct Resource {
     body: fn(&Fields, bool) -> Value,
 }
 
-const BRACKETS: Resource = Resource {
+static BRACKETS: Resource = Resource {
     title: "Brackets",
     singular: "bracket",
     base: "/admin/brackets",
     api: "/api/v1/brackets",
+    get_one: false,
+    owner_filter: false,
     nav: "/admin/users",
     intro: "Brackets divide the scoreboard (for example students and professionals). Put users or teams in a \
             bracket from their page or the CSV import.",
@@ -86,11 +95,13 @@ const BRACKETS: Resource = Resource {
     body: |fields, _| json!({"name": fields.raw("name").trim(), "type": fields.get("type"), "description": fields.raw("description")}),
 };
 
-const FIELDS: Resource = Resource {
+static FIELDS: Resource = Resource {
     title: "Custom fields",
     singular: "custom field",
     base: "/admin/fields",
     api: "/api/v1/configs/fields",
+    get_one: true,
+    owner_filter: false,
     nav: "/admin/users",
     intro: "Extra questions on the registration form of users or teams. Their answers appear on each account's \
             page and can be filled by the CSV import (a column named like the field).",
@@ -135,11 +146,13 @@ const FIELDS: Resource = Resource {
     },
 };
 
-const AWARDS: Resource = Resource {
+static AWARDS: Resource = Resource {
     title: "Awards",
     singular: "award",
     base: "/admin/awards",
     api: "/api/v1/awards",
+    get_one: true,
+    owner_filter: true,
     nav: "/admin/scoreboard",
     intro: "Points given or taken by hand: a bonus, or a penalty with a negative value. In teams mode an award to \
             a user counts for their team.",
@@ -221,9 +234,7 @@ fn cell(value: &Value, key: &str, show: Show) -> Cell {
         Show::YesNo => Cell::text(if flag(value, key) { "yes" } else { "no" }),
         Show::Link(_) if text.is_empty() => Cell::text(""),
         Show::Link(prefix) => Cell::link(&text, format!("{prefix}{text}")),
-        Show::Date => Cell::text(
-            chrono::DateTime::parse_from_rfc3339(&text).map(|date| when(Some(date.timestamp()))).unwrap_or(text),
-        ),
+        Show::Date => Cell::text(iso_when(&text)),
     }
 }
 
@@ -257,8 +268,11 @@ pub fn resource_table(resource: &Resource, caption: &str, list: &Value, write: b
 
 /// The creation form of `resource`, prefilled from `current`, returning to `back`.
 pub fn create_form(resource: &Resource, current: &Value, back: &str) -> UiForm {
-    let mut form =
-        UiForm::post(format!("Add a {}", resource.singular), resource.base, format!("Add {}", resource.singular));
+    let mut form = UiForm::post(
+        format!("Add {} {}", article(resource.singular), resource.singular),
+        resource.base,
+        format!("Add {}", resource.singular),
+    );
     form.fields = (resource.form)(current, true);
     form.fields.push(Field::new("hidden", "back", "", back));
     form
@@ -281,7 +295,7 @@ async fn list(
     let flash = FlashQuery { ok: query.ok.clone(), err: query.err.clone() };
     let mut page = Page::new(&staff, resource.title, resource.nav).flash(&flash);
     page.push(Block::Text(resource.intro.into()));
-    if std::ptr::eq(resource, &AWARDS) {
+    if resource.owner_filter {
         page.push(Block::Form(
             UiForm::filter(resource.base)
                 .field(Field::new("number", "user_id", "User id", query.user_id.clone().unwrap_or_default()))
@@ -308,6 +322,10 @@ async fn create(
     Ok(redirect_with(&back_to(&fields, resource.base), outcome))
 }
 
+fn article(noun: &str) -> &'static str {
+    if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+}
+
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
@@ -321,7 +339,13 @@ async fn edit(
     Query(flash): Query<FlashQuery>,
 ) -> UiResult<Page> {
     staff.require(Access::Write)?;
-    let current = api.get(&staff, &format!("{}/{id}", resource.api)).await?;
+    let current = if resource.get_one {
+        api.get(&staff, &format!("{}/{id}", resource.api)).await?
+    } else {
+        let list = api.get(&staff, resource.api).await?;
+        let wanted = id.to_string();
+        items(&list).iter().find(|entry| field(entry, "id") == wanted).cloned().ok_or_else(UiError::not_found)?
+    };
     let title = format!("Edit {}: {}", resource.singular, field(&current, "name"));
     let mut page = Page::new(&staff, title, resource.nav).flash(&flash);
     page.push(Block::Links(vec![(format!("All {}", resource.title.to_lowercase()), resource.base.into())]));

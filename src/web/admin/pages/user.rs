@@ -14,7 +14,7 @@ use axum::{Form, Router};
 use serde_json::{Map, Value, json};
 
 use super::setup::{awards, create_form, resource_table};
-use super::{Fields, field, flag, items, when};
+use super::{Fields, field, flag, iso_when, items, when};
 use crate::api::ApiState;
 use crate::api::admin::Access;
 use crate::domain::UserId;
@@ -50,21 +50,22 @@ pub fn user_toggles(user: &Value, back: &str) -> Vec<Button> {
         .collect()
 }
 
-fn yes_no(value: bool) -> String {
-    if value { "yes" } else { "no" }.to_owned()
-}
-
-fn date(text: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|date| when(Some(date.timestamp())))
-        .unwrap_or_else(|_| text.to_owned())
+/// "verified", "not verified, banned, hidden"…
+fn status(user: &Value) -> String {
+    let mut words = vec![if flag(user, "verified") { "verified" } else { "not verified" }];
+    for key in ["banned", "hidden"] {
+        if flag(user, key) {
+            words.push(key);
+        }
+    }
+    words.join(", ")
 }
 
 /// The profile form, filled from the API's view of the user.
 fn profile_form(id: i64, user: &Value, brackets: &Value, definitions: &Value) -> UiForm {
     let mut bracket_options = vec![(String::new(), "None".to_owned())];
     bracket_options.extend(items(brackets).iter().map(|bracket| (field(bracket, "id"), field(bracket, "name"))));
-    let mut form = UiForm::post("", format!("/admin/users/{id}/profile"), "Save profile")
+    let mut form = UiForm::post("Profile", format!("/admin/users/{id}/profile"), "Save profile")
         .field(Field::new("text", "name", "Name", field(user, "name")).required())
         .field(Field::new("email", "email", "Email", field(user, "email")))
         .field(Field::select("type", "Role", field(user, "type"), ROLES))
@@ -121,16 +122,13 @@ async fn user(
         ("Team".into(), team_name),
         ("Score".into(), field(&user, "score")),
         ("Place".into(), if place.is_empty() { "unranked".into() } else { place }),
-        ("Verified".into(), yes_no(flag(&user, "verified"))),
-        ("Banned".into(), yes_no(flag(&user, "banned"))),
-        ("Hidden".into(), yes_no(flag(&user, "hidden"))),
-        ("Created".into(), date(&field(&user, "created"))),
+        ("Status".into(), status(&user)),
+        ("Created".into(), iso_when(&field(&user, "created"))),
     ]));
     if write {
         page.push(Block::Buttons(user_toggles(&user, &here)));
     }
 
-    page.push(Block::Heading("Profile".into()));
     if write {
         let brackets = api.get(&staff, "/api/v1/brackets").await?;
         let definitions = api.get(&staff, "/api/v1/configs/fields?type=user").await?;
@@ -146,7 +144,6 @@ async fn user(
         page.push(Block::Table(table));
     }
 
-    page.push(Block::Heading("Solves".into()));
     let solves = api.get(&staff, &format!("/api/v1/users/{id}/solves")).await?;
     let mut table = Table::new("Solves", &["Challenge", "Category", "Value", "Date", "IP"]);
     for solve in items(&solves) {
@@ -155,13 +152,12 @@ async fn user(
             Cell::link(field(challenge, "name"), format!("/admin/challenges/{}", field(solve, "challenge_id"))),
             Cell::text(field(challenge, "category")),
             Cell::text(field(challenge, "value")),
-            Cell::text(date(&field(solve, "date"))),
+            Cell::text(iso_when(&field(solve, "date"))),
             Cell::text(field(solve, "ip")),
         ]);
     }
     page.push(Block::Table(table));
 
-    page.push(Block::Heading("Failed submissions".into()));
     let fails = api.get(&staff, &format!("/api/v1/users/{id}/fails")).await?;
     let mut table = Table::new("Newest 50 failed submissions", &["Challenge", "Submitted", "Date", "IP"]);
     for fail in items(&fails).iter().rev().take(50) {
@@ -169,13 +165,12 @@ async fn user(
         table.row(vec![
             Cell::link(field(challenge, "name"), format!("/admin/challenges/{}", field(fail, "challenge_id"))),
             Cell::code(field(fail, "provided")),
-            Cell::text(date(&field(fail, "date"))),
+            Cell::text(iso_when(&field(fail, "date"))),
             Cell::text(field(fail, "ip")),
         ]);
     }
     page.push(Block::Table(table));
 
-    page.push(Block::Heading("Awards".into()));
     let granted = api.get(&staff, &format!("/api/v1/users/{id}/awards")).await?;
     page.push(Block::Table(resource_table(awards(), "Awards", &granted, write, &here)));
     if write {
@@ -183,7 +178,6 @@ async fn user(
         page.push(Block::Form(create_form(awards(), &prefill, &here)));
     }
 
-    page.push(Block::Heading("Addresses and sessions".into()));
     let mut table = Table::new("IP addresses seen", &["Address", "Last seen"]);
     for (ip, seen) in state.store.list_user_ips(UserId(id)).await? {
         table.row(vec![Cell::code(ip), Cell::text(when(Some(seen)))]);
