@@ -302,6 +302,34 @@ async fn user_brackets_fields_and_awards_pages_edit_through_the_api() {
     assert!(bad.location.contains("err="), "{}", bad.location);
 }
 
+#[tokio::test]
+async fn jury_reads_account_pages_but_cannot_import_or_edit() {
+    let api = AdminApi::new(Db::Sqlite).await.unwrap();
+    let hash = fctf::auth::hash_password(PASSWORD).unwrap();
+    let judge =
+        NewUser { name: "judge9".into(), email: None, password_hash: hash, role: UserRole::Jury, verified: true };
+    api.store.create_user(&judge).await.unwrap();
+    let login = Request::builder()
+        .method(Method::POST)
+        .uri("/admin/login")
+        .header(header::HOST, "ctf.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("name=judge9&password={PASSWORD}")))
+        .unwrap();
+    let response = api.router.clone().oneshot(login).await.unwrap();
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let users = get(&api, "/admin/users", &cookie).await;
+    assert!(!users.body.contains("/admin/import"), "jury is not offered the import");
+    for path in ["/admin/brackets", "/admin/fields", "/admin/awards", &format!("/admin/users/{}", api.player.id)] {
+        assert_eq!(get(&api, path, &cookie).await.status, StatusCode::OK, "{path}");
+    }
+    for path in ["/admin/import", "/admin/import/template.csv", "/admin/awards/1"] {
+        assert_eq!(get(&api, path, &cookie).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let detail = get(&api, &format!("/admin/users/{}", api.player.id), &cookie).await;
+    assert!(!detail.body.contains("Save profile") && !detail.body.contains(">Ban<"), "read-only for jury");
+}
+
 /// Logs into the UI of a running platform over HTTP: (cookie, csrf token).
 async fn login_over_http(platform: &Platform) -> (String, String) {
     let hash = fctf::auth::hash_password(PASSWORD).unwrap();

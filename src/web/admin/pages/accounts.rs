@@ -101,21 +101,25 @@ fn team_toggles(team: &Value) -> Vec<Button> {
         .collect()
 }
 
-/// Links to the pages about accounts.
-fn account_links() -> Block {
-    Block::Links(vec![
-        ("Import CSV".into(), "/admin/import".into()),
-        ("Brackets".into(), "/admin/brackets".into()),
-        ("Custom fields".into(), "/admin/fields".into()),
-        ("Awards".into(), "/admin/awards".into()),
-    ])
+/// Links to the pages about accounts (the import only for roles that may use it).
+fn account_links(staff: &Staff) -> Block {
+    let mut links = Vec::new();
+    if staff.can(Access::Write) {
+        links.push(("Import CSV".to_owned(), "/admin/import".to_owned()));
+    }
+    for (label, href) in
+        [("Brackets", "/admin/brackets"), ("Custom fields", "/admin/fields"), ("Awards", "/admin/awards")]
+    {
+        links.push((label.to_owned(), href.to_owned()));
+    }
+    Block::Links(links)
 }
 
 async fn users(Extension(api): Extension<AdminApi>, staff: Staff, Query(query): Query<ListQuery>) -> UiResult<Page> {
     staff.require(Access::Read)?;
     let list = api.get(&staff, &format!("/api/v1/users{}", query.api_query())).await?;
     let mut page = Page::new(&staff, "Users", "/admin/users").flash(&query.flash());
-    page.push(account_links());
+    page.push(account_links(&staff));
     page.push(Block::Form(query.filter_form("/admin/users", true)));
     let write = staff.can(Access::Write);
     let mut table = Table::new("Users", &["Id", "Name", "Email", "Role", "Team", "Verified", "Banned", "Hidden", ""]);
@@ -208,7 +212,7 @@ async fn teams(Extension(api): Extension<AdminApi>, staff: Staff, Query(query): 
         }
         Err(error) => return Err(error),
     };
-    page.push(account_links());
+    page.push(account_links(&staff));
     page.push(Block::Form(query.filter_form("/admin/teams", false)));
     let write = staff.can(Access::Write);
     let mut table = Table::new("Teams", &["Id", "Name", "Captain", "Banned", "Hidden", ""]);
