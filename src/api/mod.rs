@@ -32,7 +32,8 @@ pub struct Config {
     pub public_url: String,
     /// Comma-separated addresses or CIDR ranges of trusted reverse proxies (client IP).
     pub trusted_proxies: String,
-    /// Where captcha tokens are verified (an `http://` URL; see `contestant::captcha`).
+    /// Where captcha tokens are verified (`https://`, or `http://` for a local double; see
+    /// `contestant::captcha`).
     pub captcha_verify_url: String,
     /// Request rate limits of the contestant API.
     pub rate_limits: contestant::RateLimitConfig,

@@ -49,7 +49,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::Config;
+pub use config::{Config, url_host};
 pub use error::Error;
 
 use crate::app::Deps;

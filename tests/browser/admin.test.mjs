@@ -11,60 +11,21 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { DESKTOP, shots, sleep, launchChromium, startFctf } from "./support.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const binary = process.env.PORTAL_TEST_BIN || join(root, "target/debug/fctf");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = join(here, "screenshots");
-const DESKTOP = { width: 1366, height: 768 };
 const ADMIN_PASSWORD = "Adm1n!password";
 const PLAYER_PASSWORD = "Pl4yer!password";
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-let dataDir;
-let server;
-let serverLog = "";
+let fctf;
 let base;
-let adminToken;
 let browser;
 let page;
 let dynamicId;
 let playerId;
 let teamId;
 
-async function admin(method, path, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Token ${adminToken}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = { raw: text }; }
-  assert.ok(response.ok, `${method} ${path} -> ${response.status} ${text}`);
-  return json;
-}
+const admin = (method, path, body) => fctf.admin(method, path, body);
 
 async function shoot(name) {
   await page.waitForLoadState("load");
@@ -94,38 +55,8 @@ function row(text) {
 
 describe("admin UI", { timeout: 300_000 }, () => {
   before(async () => {
-    assert.ok(existsSync(binary), `build the binary first: ${binary}`);
-    mkdirSync(shots, { recursive: true });
-    dataDir = mkdtempSync(join(tmpdir(), "fctf-admin-ui-"));
-    const ports = { api: await freePort(), center: await freePort(), http: await freePort(), tcp: await freePort(), ops: await freePort() };
-    base = `http://127.0.0.1:${ports.api}`;
-    const env = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("FCTF_"))),
-      FCTF_DATA_DIR: dataDir,
-      FCTF_API__LISTEN: `127.0.0.1:${ports.api}`,
-      FCTF_API__PUBLIC_URL: base,
-      FCTF_CENTER__LISTEN: `127.0.0.1:${ports.center}`,
-      FCTF_GATEWAY__HTTP_LISTEN: `127.0.0.1:${ports.http}`,
-      FCTF_GATEWAY__TCP_LISTEN: `127.0.0.1:${ports.tcp}`,
-      FCTF_GATEWAY__PUBLIC_HOST: "gateway.fctf.test",
-      FCTF_OPS__LISTEN: `127.0.0.1:${ports.ops}`,
-      FCTF_LOG__LEVEL: "warn",
-    };
-    const { stdout } = await promisify(execFile)(binary, ["admin", "create", "--name", "admin", "--password", ADMIN_PASSWORD], { env });
-    adminToken = (stdout.match(/admin API token: (\S+)/) || [])[1];
-    assert.ok(adminToken, `no admin token in: ${stdout}`);
-    server = spawn(binary, ["--role", "all"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    server.stdout.on("data", (chunk) => { serverLog += chunk; });
-    server.stderr.on("data", (chunk) => { serverLog += chunk; });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        if ((await fetch(`${base}/healthz`)).ok) break;
-      } catch { /* not up yet */ }
-      assert.ok(server.exitCode === null, `fctf exited early:\n${serverLog}`);
-      assert.ok(Date.now() < deadline, `fctf did not come up:\n${serverLog}`);
-      await sleep(250);
-    }
+    fctf = await startFctf({ prefix: "fctf-admin-ui-", adminPassword: ADMIN_PASSWORD, env: { FCTF_GATEWAY__PUBLIC_HOST: "gateway.fctf.test" } });
+    base = fctf.base;
     const now = Math.floor(Date.now() / 1000);
     await admin("PATCH", "/api/v1/configs", { ctf_name: "Admin UI CTF", start: String(now - 3600), end: String(now + 86400) });
     // What `ctf challenge install` does: POST /api/v1/challenges with a token.
@@ -135,10 +66,7 @@ describe("admin UI", { timeout: 300_000 }, () => {
     const team = await admin("POST", "/api/v1/teams", { name: "Red Team" });
     teamId = team.data.id;
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
     page = await context.newPage();
     page.on("dialog", (dialog) => dialog.accept());
@@ -146,11 +74,7 @@ describe("admin UI", { timeout: 300_000 }, () => {
 
   after(async () => {
     if (browser) await browser.close();
-    if (server && server.exitCode === null) {
-      server.kill("SIGTERM");
-      await Promise.race([new Promise((ok) => server.once("exit", ok)), sleep(10_000)]);
-    }
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (fctf) await fctf.stop();
   });
 
   it("logs in", async () => {
@@ -250,7 +174,7 @@ describe("admin UI", { timeout: 300_000 }, () => {
       await visit("/admin/instances");
       const text = (await row("Web server").count()) ? await row("Web server").textContent() : "";
       if (/running/.test(text)) break;
-      assert.ok(Date.now() < deadline, `instance not running: ${text}\n${serverLog}`);
+      assert.ok(Date.now() < deadline, `instance not running: ${text}\n${fctf.log}`);
       await sleep(1000);
     }
     assert.match(await row("Web server").textContent(), /Shared/);
@@ -534,16 +458,19 @@ describe("admin UI", { timeout: 300_000 }, () => {
     assert.match(await flash(), /Instance/);
     await submit(page.getByRole("button", { name: "Stop preview" }));
     assert.equal(await flash(), "Instance stopped");
-    const audit = async (type) => (await admin("GET", `/api/v1/audit?target_type=${type}`)).data.map((entry) => entry.action);
-    assert.deepEqual(await audit("preview_instance"), ["stop", "start"]);
-    assert.deepEqual(await audit("shared_instance"), ["start"], "the shared instance started in an earlier test");
-    assert.deepEqual(await audit("instance"), ["stop"], "and was stopped from the monitor");
-    const entry = (await admin("GET", "/api/v1/audit?target_type=preview_instance")).data[1];
-    assert.equal(entry.actor_name, "admin");
-    assert.equal(entry.after.challenge_id, dynamicId);
-    assert.equal(entry.after.token, undefined, "no gateway token in the audit log");
-    await visit("/admin/logs");
-    assert.match(await page.content(), /preview_instance/);
+    // Every start and stop went through the admin API: one audit entry each, never a token.
+    const entries = (await admin("GET", "/api/v1/audit?target_type=instance")).data;
+    assert.deepEqual(
+      entries.map((entry) => [entry.action, entry.after.team_id, entry.after.challenge_id]),
+      [["stop", -1, dynamicId], ["start", -1, dynamicId], ["stop", -2, dynamicId], ["start", -2, dynamicId]],
+      "preview stop and start here; the shared instance's start and monitor stop earlier",
+    );
+    for (const entry of entries) {
+      assert.equal(entry.actor_name, "admin");
+      assert.equal(entry.after.token, undefined, "no gateway token in the audit log");
+    }
+    await visit("/admin/logs?target_type=instance");
+    assert.ok(await row("instance").count());
     await shoot("logs-audit");
   });
 });

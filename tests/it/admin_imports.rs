@@ -376,29 +376,29 @@ async fn instance_actions_from_the_ui_are_audited() {
         .unwrap();
     assert!(response.headers()["location"].to_str().unwrap().contains("ok="));
     let audit = platform.store.list_audit(&AuditQuery { limit: 20, ..AuditQuery::default() }).await.unwrap();
-    let mut seen: Vec<(String, String, String)> = audit
-        .iter()
-        .filter(|entry| entry.entry.target_type.ends_with("instance"))
-        .map(|entry| {
-            let target = entry.entry.target_id.clone().unwrap_or_default();
-            (entry.entry.action.clone(), entry.entry.target_type.clone(), target)
-        })
-        .collect();
-    seen.reverse();
-    let id = challenge.to_string();
-    assert_eq!(
-        seen,
-        [
-            ("start".into(), "preview_instance".into(), id.clone()),
-            ("stop".into(), "preview_instance".into(), id.clone()),
-            ("start".into(), "shared_instance".into(), id.clone()),
-            ("stop".into(), "instance".into(), format!("{id}:{}", fctf::domain::TeamId::SHARED)),
-        ]
-    );
-    for entry in audit.iter().filter(|entry| entry.entry.target_type.ends_with("instance")) {
+    let mut seen: Vec<(String, i64, i64)> = Vec::new();
+    for entry in audit.iter().filter(|entry| entry.entry.target_type == "instance") {
         assert_eq!(entry.entry.actor_name, "ops");
         let after: Value = serde_json::from_str(entry.entry.after_json.as_deref().unwrap()).unwrap();
         assert!(after.get("token").is_none() && after["state"].is_string(), "{after}");
+        assert_eq!(after["challenge_id"], json!(challenge.get()));
+        seen.push((
+            entry.entry.action.clone(),
+            after["team_id"].as_i64().unwrap(),
+            after["challenge_id"].as_i64().unwrap(),
+        ));
     }
+    seen.reverse();
+    let (preview, shared, id) =
+        (fctf::domain::TeamId::PREVIEW.get(), fctf::domain::TeamId::SHARED.get(), challenge.get());
+    assert_eq!(
+        seen,
+        [
+            ("start".into(), preview, id),
+            ("stop".into(), preview, id),
+            ("start".into(), shared, id),
+            ("stop".into(), shared, id)
+        ]
+    );
     platform.stop().await;
 }

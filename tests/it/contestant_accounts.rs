@@ -15,9 +15,8 @@ fn registration(name: &str) -> Value {
     json!({"username": name, "email": format!("{name}@example.org"), "password": PASSWORD, "confirmPassword": PASSWORD})
 }
 
-#[tokio::test]
-async fn registration_flow_with_custom_fields() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn registration_flow_with_custom_fields(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     event.configure(&[("contestant_registration_enabled", "1")]).await;
     let student_id = event.store.create_registration_field("Student ID", "text", "your id", true).await.unwrap();
     let consent = event.store.create_registration_field("Rules", "boolean", "accept the rules", true).await.unwrap();
@@ -103,6 +102,12 @@ async fn registration_cap_race(kind: Kind) {
 
 on_both_backends! {
     registration_cap_race => registration_cap_race_embedded, registration_cap_race_postgres_redis;
+    registration_flow_with_custom_fields => registration_flow_with_custom_fields_embedded, registration_flow_with_custom_fields_postgres_redis;
+    captcha_is_checked_when_configured => captcha_is_checked_when_configured_embedded, captcha_is_checked_when_configured_postgres_redis;
+    imported_ctfd_hashes_are_upgraded_on_login => imported_ctfd_hashes_are_upgraded_on_login_embedded, imported_ctfd_hashes_are_upgraded_on_login_postgres_redis;
+    account_states_and_password_change => account_states_and_password_change_embedded, account_states_and_password_change_postgres_redis;
+    team_self_service => team_self_service_embedded, team_self_service_postgres_redis;
+    per_address_rate_limit => per_address_rate_limit_embedded, per_address_rate_limit_postgres_redis;
 }
 
 /// A local stand-in for Cloudflare's siteverify: `response=good` is valid.
@@ -126,10 +131,9 @@ async fn fake_captcha() -> (String, Arc<AtomicUsize>) {
     (format!("http://{addr}/siteverify"), calls)
 }
 
-#[tokio::test]
-async fn captcha_is_checked_when_configured() {
+async fn captcha_is_checked_when_configured(kind: Kind) {
     let (url, calls) = fake_captcha().await;
-    let mut event = Event::prepare(Kind::Embedded, &[("FCTF_API__CAPTCHA_VERIFY_URL", url.as_str())]).await.unwrap();
+    let Some(mut event) = Event::prepare(kind, &[("FCTF_API__CAPTCHA_VERIFY_URL", url.as_str())]).await else { return };
     event
         .configure(&[("cloudflare_turnstile_secret_key", "turnstile-secret"), ("contestant_registration_enabled", "1")])
         .await;
@@ -155,10 +159,9 @@ async fn captcha_is_checked_when_configured() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn imported_ctfd_hashes_are_upgraded_on_login() {
+async fn imported_ctfd_hashes_are_upgraded_on_login(kind: Kind) {
     const PASSLIB: &str = "$bcrypt-sha256$v=2,t=2b,r=12$0mZ35JSikYcRUxPds2IKK.$G/4eI2JPqTURMzE34fgCa2qNRYdlnSC";
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (_, members) = event.team("alpha", 1).await;
     let update = UserUpdate { password_hash: Some(PASSLIB.into()), ..UserUpdate::default() };
     event.store.update_user(members[0].0, &update).await.unwrap();
@@ -173,9 +176,8 @@ async fn imported_ctfd_hashes_are_upgraded_on_login() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn account_states_and_password_change() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn account_states_and_password_change(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (team, members) = event.team("alpha", 2).await;
     event.start().await;
     let (alice, bob) = (&members[0], &members[1]);
@@ -191,14 +193,14 @@ async fn account_states_and_password_change() {
     assert!(body["message"].as_str().unwrap().starts_with("New password must be 8-20"));
     let (status, body) = event.post(0, path, Some(&token), change(PASSWORD, "N3w!pass", "N3w!pass")).await;
     assert_eq!((status, body["message"].as_str()), (200, Some("Password changed successfully")));
-    assert_eq!(event.get(0, "/api/Users/profile", Some(&token)).await.0, 200, "the current session survives");
+    assert_eq!(event.get(1, "/api/Users/profile", Some(&token)).await.0, 200, "the current session survives");
     let login = json!({"username": alice.1, "password": "N3w!pass"});
     assert_eq!(event.post(0, "/api/Auth/login-contestant", None, login).await.0, 200);
 
     let bob_token = event.login(0, &bob.1).await;
     event.store.update_team(team, &fctf::store::TeamUpdate { banned: Some(true), ..Default::default() }).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (status, body) = event.get(0, "/api/Users/profile", Some(&bob_token)).await;
+    let (status, body) = event.get(1, "/api/Users/profile", Some(&bob_token)).await;
     assert_eq!((status, body), (403, Value::String("Your team has been banned.".into())));
     let (_, body) =
         event.post(0, "/api/Auth/login-contestant", None, json!({"username": bob.1, "password": PASSWORD})).await;
@@ -206,9 +208,8 @@ async fn account_states_and_password_change() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn team_self_service() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn team_self_service(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     event.configure(&[("team_self_service", "true"), ("team_size", "2")]).await;
     for name in ["ann", "ben", "cid", "dot"] {
         event.player(name).await;
@@ -221,7 +222,7 @@ async fn team_self_service() {
     assert_eq!(status, 200, "{body}");
     let invite = body["data"]["inviteCode"].as_str().unwrap().to_owned();
     let ann_new = body["generatedToken"].as_str().unwrap().to_owned();
-    assert_eq!(event.get(0, "/api/Users/profile", Some(&ann)).await.0, 401, "the old token carried no team");
+    assert_eq!(event.get(1, "/api/Users/profile", Some(&ann)).await.0, 401, "the old token carried no team");
     let (status, body) = event.get(0, "/api/Users/profile", Some(&ann_new)).await;
     assert_eq!((status, body["data"]["team"].as_str()), (200, Some("Rockets")));
     let (_, body) = event.post(0, "/api/Team/create", Some(&ann_new), json!({"name": "Other"})).await;
@@ -252,6 +253,17 @@ async fn team_self_service() {
     let (_, body) = event.get(0, "/api/Team/contestant", Some(body["generatedToken"].as_str().unwrap())).await;
     assert_eq!(body["data"]["members"].as_array().unwrap().len(), 2);
     assert_eq!(body["data"]["score"], 100);
+    let captains: Vec<&str> = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|member| member["captain"] == true)
+        .map(|member| member["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(captains, vec!["ann"], "{body}");
+    assert!(body["data"]["inviteCode"].is_null(), "only the captain sees the invite code: {body}");
+    let (_, body) = event.get(0, "/api/Team/contestant", Some(&ann_new)).await;
+    assert_eq!(body["data"]["inviteCode"].as_str(), Some(invite.as_str()), "{body}");
 
     let dot = event.login(0, "dot").await;
     event.reconfigure(&[("team_self_service", "false")]).await;
@@ -259,14 +271,9 @@ async fn team_self_service() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn per_address_rate_limit() {
-    let mut event = Event::prepare(
-        Kind::Embedded,
-        &[("FCTF_API__RATE_LIMITS__IP_BURST", "5"), ("FCTF_API__RATE_LIMITS__IP_PER_SECOND", "0.5")],
-    )
-    .await
-    .unwrap();
+async fn per_address_rate_limit(kind: Kind) {
+    let limits = [("FCTF_API__RATE_LIMITS__IP_BURST", "5"), ("FCTF_API__RATE_LIMITS__IP_PER_SECOND", "0.5")];
+    let Some(mut event) = Event::prepare(kind, &limits).await else { return };
     event.start().await;
     let mut statuses = Vec::new();
     for _ in 0..7 {

@@ -2,7 +2,8 @@
 //!
 //! Seeds 500 teams (one player each), 50 challenges and 10,000 solves, then measures
 //! throughput and latency percentiles of `/healthz` (the baseline), `/api/Scoreboard/top/10`,
-//! the challenge list of a category and wrong-flag submissions, with 32 concurrent clients,
+//! the challenge list of a category, wrong-flag submissions and correct-flag submissions (each
+//! logged-in player's unsolved challenges: 64 × 30 new solves), with 32 concurrent clients,
 //! spread over the api processes. Rate limits are disabled for the run.
 //!
 //! ```text
@@ -93,13 +94,14 @@ async fn seed(event: &Event) -> (Vec<(UserId, String)>, Vec<ChallengeId>) {
 
 struct Figures {
     name: &'static str,
+    requests: usize,
     per_second: f64,
     p50: Duration,
     p95: Duration,
     p99: Duration,
 }
 
-async fn measure<F, Fut>(name: &'static str, request: F) -> Figures
+async fn measure<F, Fut>(name: &'static str, requests: usize, request: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = u16> + Send,
@@ -115,7 +117,7 @@ where
             let mut latencies = Vec::new();
             loop {
                 let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if index >= REQUESTS {
+                if index >= requests {
                     break;
                 }
                 let sent = Instant::now();
@@ -135,6 +137,7 @@ where
     let at = |quantile: f64| latencies[((latencies.len() as f64 * quantile) as usize).min(latencies.len() - 1)];
     Figures {
         name,
+        requests: latencies.len(),
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p95: at(0.95),
@@ -164,7 +167,7 @@ async fn benchmark(kind: Kind) {
     {
         let event = event.clone();
         results.push(
-            measure("GET /healthz (baseline)", move |index| {
+            measure("GET /healthz (baseline)", REQUESTS, move |index| {
                 let event = event.clone();
                 async move { event.client.get(event.url(index, "/healthz")).send().await.unwrap().status().as_u16() }
             })
@@ -174,7 +177,7 @@ async fn benchmark(kind: Kind) {
     {
         let event = event.clone();
         results.push(
-            measure("GET /api/Scoreboard/top/10", move |index| {
+            measure("GET /api/Scoreboard/top/10", REQUESTS, move |index| {
                 let event = event.clone();
                 async move {
                     event.client.get(event.url(index, "/api/Scoreboard/top/10")).send().await.unwrap().status().as_u16()
@@ -187,7 +190,7 @@ async fn benchmark(kind: Kind) {
         let event = event.clone();
         let tokens = tokens.clone();
         results.push(
-            measure("GET /api/Challenge/list_challenge/web", move |index| {
+            measure("GET /api/Challenge/list_challenge/web", REQUESTS, move |index| {
                 let event = event.clone();
                 let tokens = tokens.clone();
                 async move {
@@ -209,8 +212,8 @@ async fn benchmark(kind: Kind) {
     {
         let event = event.clone();
         let tokens = tokens.clone();
-        let challenges = Arc::new(challenges);
-        results.push(measure("POST /api/Challenge/attempt (wrong flag)", move |index| {
+        let challenges = Arc::new(challenges.clone());
+        results.push(measure("POST /api/Challenge/attempt (wrong flag)", REQUESTS, move |index| {
             let event = event.clone();
             let tokens = tokens.clone();
             let challenges = challenges.clone();
@@ -221,19 +224,59 @@ async fn benchmark(kind: Kind) {
             }
         }).await);
     }
+    {
+        // Correct flags: every logged-in player's unsolved challenges (a new solve each, with
+        // the value update and the scoreboard invalidation that come with it).
+        let event = event.clone();
+        let tokens = tokens.clone();
+        let challenges = Arc::new(challenges);
+        let work: Vec<(usize, usize)> = (0..tokens.len())
+            .flat_map(|player| (SOLVES_PER_TEAM..CHALLENGES).map(move |k| (player, (player * 7 + k) % CHALLENGES)))
+            .collect();
+        let work = Arc::new(work);
+        let count = work.len();
+        results.push(
+            measure("POST /api/Challenge/attempt (correct flag)", count, move |index| {
+                let event = event.clone();
+                let tokens = tokens.clone();
+                let work = work.clone();
+                let challenges = challenges.clone();
+                async move {
+                    let (player, number) = work[index];
+                    let challenge = challenges[number];
+                    let body = json!({"challengeId": challenge.get(), "submission": format!("FCTF{{bench{number}}}")});
+                    let url = event.url(index, "/api/Challenge/attempt");
+                    let response =
+                        event.client.post(url).bearer_auth(&tokens[player]).json(&body).send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let answer: serde_json::Value = response.json().await.unwrap();
+                    assert_eq!(answer["data"]["status"], "correct", "{answer}");
+                    status
+                }
+            })
+            .await,
+        );
+    }
     let baseline = results[0].per_second;
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!(
-        "\ncontestant benchmark — {kind:?}, {} api process(es), {build} build; {TEAMS} teams, {CHALLENGES} challenges, {} solves (seeded in {:.1?}); {REQUESTS} requests per endpoint from {CLIENTS} concurrent clients",
+        "\ncontestant benchmark — {kind:?}, {} api process(es), {build} build; {TEAMS} teams, {CHALLENGES} challenges, {} solves (seeded in {:.1?}); {CLIENTS} concurrent clients",
         event.apis.len(),
         TEAMS * SOLVES_PER_TEAM,
         seeded_in
     );
-    println!("{:<44} {:>9} {:>9} {:>9} {:>9} {:>9}", "endpoint", "req/s", "vs base", "p50", "p95", "p99");
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("machine load (1, 5, 15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    }
+    println!(
+        "{:<44} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "requests", "req/s", "vs base", "p50", "p95", "p99"
+    );
     for figures in &results {
         println!(
-            "{:<44} {:>9.0} {:>8.2}x {:>9.1?} {:>9.1?} {:>9.1?}",
+            "{:<44} {:>8} {:>9.0} {:>8.2}x {:>9.1?} {:>9.1?} {:>9.1?}",
             figures.name,
+            figures.requests,
             figures.per_second,
             figures.per_second / baseline,
             figures.p50,

@@ -8,17 +8,17 @@ use fctf::domain::flags::dynamic_flag;
 use fctf::store::{ChallengeState, NewFlag, NewHint, NewNotification, TeamUpdate};
 use serde_json::{Value, json};
 
-use crate::contestant_support::{Event, Kind};
+use crate::contestant_support::{Event, Kind, all_at_once, on_both_backends};
 
 const INTERNAL_SECRET: &str = "test-internal-secret";
+const ADMIN_PASSWORD: &str = "Adm1n!passw0rd";
 
 fn attempt(challenge: fctf::domain::ChallengeId, flag: &str) -> Value {
     json!({"challengeId": challenge.get(), "submission": flag})
 }
 
-#[tokio::test]
-async fn visibility_prerequisites_and_details() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn visibility_prerequisites_and_details(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     event.configure(&[("hidden_categories", "secret\nArchive"), ("challenge_difficulty_visibility", "enabled")]).await;
     let (_, members) = event.team("alpha", 1).await;
     let first = event.challenge("first", |spec| spec.difficulty = Some(2)).await;
@@ -100,15 +100,14 @@ async fn visibility_prerequisites_and_details() {
         event.post(0, "/api/Challenge/attempt", Some(&token), attempt(first, "FCTF{first}")).await.1["data"]["status"],
         "correct"
     );
-    assert_eq!(event.get(0, &detail(next), Some(&token)).await.0, 200, "prerequisite met");
+    assert_eq!(event.get(1, &detail(next), Some(&token)).await.0, 200, "prerequisite met, seen by the other process");
     let (_, body) = event.get(0, &detail(anonymous), Some(&token)).await;
     assert_eq!(body["data"]["name"], "anon");
     event.stop().await;
 }
 
-#[tokio::test]
-async fn attachments_are_signed_and_contained() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn attachments_are_signed_and_contained(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (_, alpha) = event.team("alpha", 1).await;
     let (_, beta) = event.team("beta", 1).await;
     let challenge = event.challenge("files", |_| {}).await;
@@ -144,46 +143,113 @@ async fn attachments_are_signed_and_contained() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn dynamic_flags_and_flag_sharing() {
-    let mut event = Event::prepare(Kind::Embedded, &[("FCTF_SECRETS__INTERNAL", INTERNAL_SECRET)]).await.unwrap();
+async fn dynamic_flags_and_flag_sharing(kind: Kind) {
+    const COPIERS: usize = 6;
+    let Some(mut event) = Event::prepare(kind, &[("FCTF_SECRETS__INTERNAL", INTERNAL_SECRET)]).await else { return };
     let (alpha, alpha_members) = event.team("alpha", 1).await;
     let (beta, beta_members) = event.team("beta", 1).await;
     let (_, gamma_members) = event.team("gamma", 1).await;
+    let mut copiers = Vec::new();
+    for index in 0..COPIERS {
+        let (team, members) = event.team(&format!("copier{index}"), 1).await;
+        copiers.push((team, members[0].1.clone()));
+    }
     let spec =
         fctf::store::NewChallenge { name: "dyn".into(), category: "pwn".into(), value: 300, ..Default::default() };
     let challenge = event.store.create_challenge(&spec).await.unwrap().id;
     let flag = NewFlag { challenge_id: challenge, kind: "dynamic".into(), content: "FCTF".into(), data: None };
     event.store.create_flag(&flag).await.unwrap();
+    let admin = fctf::auth::create_admin(&event.store, "root", Some(ADMIN_PASSWORD)).await.unwrap();
     event.start().await;
     let alpha_token = event.login(0, &alpha_members[0].1).await;
-    let beta_token = event.login(0, &beta_members[0].1).await;
+    let beta_token = event.login(1, &beta_members[0].1).await;
     let gamma_token = event.login(0, &gamma_members[0].1).await;
     let alpha_flag = dynamic_flag(INTERNAL_SECRET.as_bytes(), challenge, alpha, "FCTF");
     let beta_flag = dynamic_flag(INTERNAL_SECRET.as_bytes(), challenge, beta, "FCTF");
+    assert_ne!(alpha_flag, beta_flag);
 
-    let (_, body) = event.post(0, "/api/Challenge/attempt", Some(&beta_token), attempt(challenge, &alpha_flag)).await;
+    let (_, body) = event.post(1, "/api/Challenge/attempt", Some(&beta_token), attempt(challenge, &alpha_flag)).await;
     assert_eq!(body["data"]["status"], "incorrect", "another team's flag is refused by default");
     let events = event.store.list_cheat_events(Some(challenge)).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!((events[0].event.submitting_team_id, events[0].event.owner_team_id), (Some(beta), Some(alpha)));
+    assert_eq!(events[0].event.provided, alpha_flag);
     let (_, body) = event.post(0, "/api/Challenge/attempt", Some(&beta_token), attempt(challenge, &beta_flag)).await;
     assert_eq!(body["data"]["status"], "correct");
     assert_eq!(
-        event.post(0, "/api/Challenge/attempt", Some(&alpha_token), attempt(challenge, &alpha_flag)).await.1["data"]["status"],
+        event.post(1, "/api/Challenge/attempt", Some(&alpha_token), attempt(challenge, &alpha_flag)).await.1["data"]["status"],
         "correct"
     );
 
+    // Several teams copying alpha's flag at once, over both processes: each is one cheat event.
+    let mut copier_tokens = Vec::new();
+    for (index, (_, name)) in copiers.iter().enumerate() {
+        copier_tokens.push(event.login(index, name).await);
+    }
+    let results = all_at_once(
+        copier_tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| {
+                event.post(index, "/api/Challenge/attempt", Some(token), attempt(challenge, &alpha_flag))
+            })
+            .collect(),
+    )
+    .await;
+    assert!(
+        results.iter().all(|(status, body)| *status == 200 && body["data"]["status"] == "incorrect"),
+        "{results:?}"
+    );
+    let events = event.store.list_cheat_events(Some(challenge)).await.unwrap();
+    assert_eq!(events.len(), 1 + COPIERS);
+    let mut cheaters: Vec<_> = events.iter().filter_map(|event| event.event.submitting_team_id).collect();
+    cheaters.sort_unstable();
+    let mut expected: Vec<_> = copiers.iter().map(|(team, _)| *team).chain([beta]).collect();
+    expected.sort_unstable();
+    assert_eq!(cheaters, expected);
+    assert!(events.iter().all(|event| event.event.owner_team_id == Some(alpha)));
+    assert!(event.store.list_challenge_solves(challenge).await.unwrap().len() == 2, "copiers did not score");
+
+    // Admins see them (admin UI, logs page), on either process.
+    let page = admin_page(&event, 1, &admin.name, "/admin/logs").await;
+    let section = page.split("Cheat events (shared dynamic flags)").nth(1).expect("cheat events section");
+    let rows = section.matches("<tr").count();
+    assert_eq!(rows, 1 + (1 + COPIERS), "header and one row per event:\n{section}");
+    for (team, _) in &copiers {
+        assert!(section.contains(&format!(">{}<", team.get())), "copier {team:?} listed");
+    }
+
     event.reconfigure(&[("dynamic_flag_sharing", "record")]).await;
-    let (_, body) = event.post(0, "/api/Challenge/attempt", Some(&gamma_token), attempt(challenge, &alpha_flag)).await;
+    let (_, body) = event.post(1, "/api/Challenge/attempt", Some(&gamma_token), attempt(challenge, &alpha_flag)).await;
     assert_eq!(body["data"]["status"], "correct", "record mode accepts and records");
-    assert_eq!(event.store.list_cheat_events(Some(challenge)).await.unwrap().len(), 2);
+    assert_eq!(event.store.list_cheat_events(Some(challenge)).await.unwrap().len(), 2 + COPIERS);
     event.stop().await;
 }
 
-#[tokio::test]
-async fn hints_costs_and_prerequisites() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+/// Logs in to the admin UI of api process `index` and returns the HTML of `path`.
+async fn admin_page(event: &Event, index: usize, name: &str, path: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = format!("name={name}&password={}&next=%2Fadmin", url_encoded(ADMIN_PASSWORD));
+    let response = client
+        .post(event.url(index, "/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let response = client.get(event.url(index, path)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+fn url_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn hints_costs_and_prerequisites(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (team, members) = event.team("alpha", 1).await;
     let challenge = event.challenge("hinted", |_| {}).await;
     let other = event.challenge("other", |spec| spec.value = 60).await;
@@ -228,7 +294,7 @@ async fn hints_costs_and_prerequisites() {
     let (_, body) = event.post(0, "/api/Hint/unlock", Some(&token), unlock(paid.id.get())).await;
     assert_eq!(body["error"], "Already unlocked");
     assert_eq!(event.post(0, "/api/Hint/unlock", Some(&token), unlock(chained.id.get())).await.0, 200);
-    let (_, body) = event.get(0, "/api/Scoreboard/top/5", None).await;
+    let (_, body) = event.get(1, "/api/Scoreboard/top/5", None).await;
     assert_eq!(body["data"][0]["score"], 0, "60 - 50 - 10");
     let (_, body) = event.post(0, "/api/Hint/unlock", Some(&token), json!({"target": paid.id.get()})).await;
     assert_eq!(body["success"], false, "type is required");
@@ -238,9 +304,8 @@ async fn hints_costs_and_prerequisites() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn scoreboard_freeze_visibility_and_brackets() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn scoreboard_freeze_visibility_and_brackets(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let students = event.store.create_bracket("Students", "", "teams").await.unwrap();
     let (alpha, alpha_members) = event.team("alpha", 1).await;
     let (_, beta_members) = event.team("beta", 1).await;
@@ -263,9 +328,9 @@ async fn scoreboard_freeze_visibility_and_brackets() {
         "correct"
     );
 
-    let (_, status) = event.get(0, "/api/Scoreboard/freeze-status", None).await;
+    let (_, status) = event.get(1, "/api/Scoreboard/freeze-status", None).await;
     assert_eq!((status["is_frozen"].clone(), status["freeze_time"].clone()), (json!(true), json!(freeze)));
-    let (_, board) = event.get(0, "/api/Scoreboard/top/10", None).await;
+    let (_, board) = event.get(1, "/api/Scoreboard/top/10", None).await;
     let names: Vec<(&str, i64)> = board["data"]
         .as_array()
         .unwrap()
@@ -273,6 +338,12 @@ async fn scoreboard_freeze_visibility_and_brackets() {
         .map(|entry| (entry["name"].as_str().unwrap(), entry["score"].as_i64().unwrap()))
         .collect();
     assert_eq!(names, vec![("beta", 100), ("alpha", 0)], "the late solve is hidden by the freeze");
+    let graph = board["data"][0]["solves"].as_array().unwrap();
+    assert_eq!(
+        (graph.len(), graph[0]["challengeId"].as_i64(), graph[0]["value"].as_i64()),
+        (1, Some(early.get()), Some(100))
+    );
+    assert_eq!(board["data"][1]["solves"], json!([]), "graph data stops at the freeze too");
     let (_, mine) = event.get(0, "/api/Team/contestant", Some(&alpha_token)).await;
     assert_eq!(
         (mine["data"]["score"].as_i64(), mine["data"]["place"].as_i64()),
@@ -301,9 +372,8 @@ async fn scoreboard_freeze_visibility_and_brackets() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn time_window_pause_and_captain_rules() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn time_window_pause_and_captain_rules(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (_, members) = event.team("alpha", 2).await;
     let challenge = event.challenge("window", |_| {}).await;
     let now = chrono::Utc::now().timestamp();
@@ -347,9 +417,8 @@ async fn time_window_pause_and_captain_rules() {
     event.stop().await;
 }
 
-#[tokio::test]
-async fn tickets_logs_and_notifications() {
-    let mut event = Event::prepare(Kind::Embedded, &[]).await.unwrap();
+async fn tickets_logs_and_notifications(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (team, members) = event.team("alpha", 2).await;
     let (_, strangers) = event.team("beta", 1).await;
     let challenge = event.challenge("logged", |spec| spec.category = "crypto".into()).await;
@@ -363,7 +432,7 @@ async fn tickets_logs_and_notifications() {
     assert_eq!(status, 201, "{created}");
     assert!(created["date"].as_str().unwrap().ends_with('Z'));
     let path = format!("/api/Ticket/tickets/{}", created["id"]);
-    assert_eq!(event.get(0, &path, Some(&stranger)).await.0, 403);
+    assert_eq!(event.get(1, &path, Some(&stranger)).await.0, 403);
     let (_, mine) = event.get(0, "/api/Ticket/tickets-user", Some(&token)).await;
     assert_eq!(mine["tickets"].as_array().unwrap().len(), 1);
     let (_, body) = event
@@ -420,4 +489,14 @@ async fn tickets_logs_and_notifications() {
         body["data"].as_array().unwrap().iter().map(|item| item["title"].as_str().unwrap()).collect();
     assert_eq!(titles, vec!["for beta only", "Welcome"]);
     event.stop().await;
+}
+
+on_both_backends! {
+    visibility_prerequisites_and_details => visibility_prerequisites_and_details_embedded, visibility_prerequisites_and_details_postgres_redis;
+    attachments_are_signed_and_contained => attachments_are_signed_and_contained_embedded, attachments_are_signed_and_contained_postgres_redis;
+    dynamic_flags_and_flag_sharing => dynamic_flags_and_flag_sharing_embedded, dynamic_flags_and_flag_sharing_postgres_redis;
+    hints_costs_and_prerequisites => hints_costs_and_prerequisites_embedded, hints_costs_and_prerequisites_postgres_redis;
+    scoreboard_freeze_visibility_and_brackets => scoreboard_freeze_visibility_and_brackets_embedded, scoreboard_freeze_visibility_and_brackets_postgres_redis;
+    time_window_pause_and_captain_rules => time_window_pause_and_captain_rules_embedded, time_window_pause_and_captain_rules_postgres_redis;
+    tickets_logs_and_notifications => tickets_logs_and_notifications_embedded, tickets_logs_and_notifications_postgres_redis;
 }

@@ -287,6 +287,87 @@ async fn dynamic_value_race(kind: Kind) {
     event.stop().await;
 }
 
+/// Linear 100/5/20 after 10 solves is 55; decaying values count visible solvers only, so the
+/// admin hiding, banning or deleting a solver gives points back (and the board follows on the
+/// other process).
+async fn decay_follows_hidden_banned_and_deleted_solvers(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    let mut teams = Vec::new();
+    for index in 0..10 {
+        let (team, members) = event.team(&format!("team{index}"), 1).await;
+        teams.push((team, members[0].clone()));
+    }
+    let challenge = event
+        .challenge("lin", |spec| {
+            spec.kind = "dynamic".into();
+            spec.function = "linear".into();
+            spec.initial = Some(100);
+            spec.decay = Some(5);
+            spec.minimum = Some(20);
+            spec.value = 100;
+        })
+        .await;
+    let admin = fctf::auth::create_admin(&event.store, "root", None).await.unwrap().api_token;
+    event.start().await;
+    let players: Vec<String> = teams.iter().map(|(_, (_, name))| name.clone()).collect();
+    let tokens = logins(&event, &players).await;
+    let body = json!({"challengeId": challenge.get(), "submission": "FCTF{lin}"});
+    let results = all_at_once(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| event.post(index, "/api/Challenge/attempt", Some(token), body.clone()))
+            .collect(),
+    )
+    .await;
+    assert_eq!(statuses(&results).get("200 correct"), Some(&10), "{results:?}");
+    assert_eq!(event.store.get_challenge(challenge).await.unwrap().spec.value, 55);
+
+    let value = || async { event.store.get_challenge(challenge).await.unwrap().spec.value };
+    let patch = reqwest::Method::PATCH;
+    let (status, body) = event
+        .admin(patch.clone(), 0, &format!("/api/v1/teams/{}", teams[0].0.get()), &admin, Some(json!({"banned": true})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(value().await, 60, "a banned team's solve no longer counts");
+    let user = teams[1].1.0;
+    let (status, body) = event
+        .admin(patch.clone(), 0, &format!("/api/v1/users/{}", user.get()), &admin, Some(json!({"hidden": true})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(value().await, 65, "a hidden user's solve no longer counts");
+    let (status, body) =
+        event.admin(reqwest::Method::DELETE, 0, &format!("/api/v1/teams/{}", teams[2].0.get()), &admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(value().await, 70, "a deleted team's solve is gone");
+    let (status, body) = event
+        .admin(patch, 0, &format!("/api/v1/teams/{}", teams[0].0.get()), &admin, Some(json!({"banned": false})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(value().await, 65, "unbanning counts the solve again");
+
+    // The other process serves the new values within the standings' lifetime (signalled: at once).
+    let started = Instant::now();
+    loop {
+        let (_, board) = event.get(1, "/api/Scoreboard/top/20", None).await;
+        let scores: BTreeMap<String, i64> = board["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| (entry["name"].as_str().unwrap().to_owned(), entry["score"].as_i64().unwrap()))
+            .collect();
+        let expected = [0, 3, 4, 5, 6, 7, 8, 9];
+        if expected.iter().all(|index| scores.get(&format!("team{index}")) == Some(&65))
+            && !scores.contains_key("team2")
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "board still {board}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    event.stop().await;
+}
+
 async fn ticket_races(kind: Kind) {
     let Some(mut event) = Event::prepare(kind, &[]).await else { return };
     let (_, members) = event.team("alpha", 1).await;
@@ -303,6 +384,14 @@ async fn ticket_races(kind: Kind) {
     for (status, body) in results.iter().filter(|(status, _)| *status != 201) {
         assert_eq!((*status, body["message"].as_str()), (400, Some("You have already sent a similar ticket")));
     }
+    let near =
+        json!({"title": "instance down", "type": "Error", "description": "the web instance answers 502 since 10:00!"});
+    let (status, body) = event.post(1, "/api/Ticket/sendticket", Some(&token), near).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("You have already sent a similar ticket")),
+        "near duplicate"
+    );
     let id = created[0].1["id"].as_i64().unwrap();
     let path = format!("/api/Ticket/tickets/{id}");
     let results = all_at_once(
@@ -374,6 +463,171 @@ async fn ban_revokes_everywhere(kind: Kind) {
     event.stop().await;
 }
 
+/// The per-user wrong-flag rate (`incorrect_submissions_per_min`) is one shared bucket per user:
+/// of N concurrent wrong flags from one user over both processes exactly the limit pass; a
+/// teammate is not affected.
+async fn wrong_flag_rate_race(kind: Kind) {
+    const LIMIT: usize = 3;
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("incorrect_submissions_per_min", &LIMIT.to_string())]).await;
+    let (_, members) = event.team("alpha", 2).await;
+    let challenge = event.challenge("rate", |_| {}).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let wrong = json!({"challengeId": challenge.get(), "submission": "FCTF{wrong}"});
+    let results = all_at_once(
+        (0..N).map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[0]), wrong.clone())).collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 incorrect"), Some(&LIMIT), "{counts:?}");
+    assert_eq!(counts.get("429 ratelimited"), Some(&(N - LIMIT)), "{counts:?}");
+    let refusal = results.iter().find(|(status, _)| *status == 429).unwrap();
+    assert!(refusal.1["data"]["message"].as_str().unwrap().contains("too fast"), "{refusal:?}");
+    let (status, body) = event.post(1, "/api/Challenge/attempt", Some(&tokens[1]), wrong).await;
+    assert_eq!((status, body["data"]["status"].as_str()), (200, Some("incorrect")), "the teammate has its own bucket");
+    event.stop().await;
+}
+
+/// The per-user request limit lives on the cache: both processes draw from one bucket.
+async fn user_rate_limit_is_shared(kind: Kind) {
+    const BURST: usize = 6;
+    let limits = [("FCTF_API__RATE_LIMITS__USER_BURST", "6"), ("FCTF_API__RATE_LIMITS__USER_PER_SECOND", "0.01")];
+    let Some(mut event) = Event::prepare(kind, &limits).await else { return };
+    let (_, members) = event.team("alpha", 2).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let results =
+        all_at_once((0..BURST + 4).map(|index| event.get(index, "/api/Users/profile", Some(&tokens[0]))).collect())
+            .await;
+    let passed = results.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(passed, BURST, "{results:?}");
+    for (status, body) in results.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(*status, 429);
+        assert!(body.as_str().unwrap().starts_with("API calls quota exceeded!"), "{body}");
+    }
+    assert_eq!(event.get(1, "/api/Users/profile", Some(&tokens[1])).await.0, 200, "another user is not limited");
+    event.stop().await;
+}
+
+/// Users mode: each player scores alone (a teammate's solve does not count), N concurrent
+/// correct flags from one player give one solve, and the board ranks players.
+async fn users_mode_scores_players(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("user_mode", "users")]).await;
+    let (_, members) = event.team("alpha", 2).await;
+    let (_, others) = event.team("beta", 1).await;
+    let challenge = event.challenge("solo", |_| {}).await;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    let other = event.login(0, &others[0].1).await;
+    let body = json!({"challengeId": challenge.get(), "submission": "FCTF{solo}"});
+    let results = all_at_once(
+        (0..N).map(|index| event.post(index, "/api/Challenge/attempt", Some(&tokens[0]), body.clone())).collect(),
+    )
+    .await;
+    let counts = statuses(&results);
+    assert_eq!(counts.get("200 correct"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("200 already_solved"), Some(&(N - 1)), "{counts:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, answer) = event.post(1, "/api/Challenge/attempt", Some(&tokens[1]), body.clone()).await;
+    assert_eq!(answer["data"]["status"], "correct", "a teammate's solve does not count in users mode");
+    assert_eq!(event.store.list_challenge_solves(challenge).await.unwrap().len(), 2);
+    let started = Instant::now();
+    loop {
+        let (_, board) = event.get(1, "/api/Scoreboard/top/10", Some(&other)).await;
+        let top: Vec<(String, i64, String)> = board["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                let url = entry["accountUrl"].as_str().unwrap().to_owned();
+                (entry["name"].as_str().unwrap().to_owned(), entry["score"].as_i64().unwrap(), url)
+            })
+            .collect();
+        if top.len() >= 2 && top[1].1 == 100 {
+            assert_eq!((top[0].0.as_str(), top[0].1), ("alpha-0", 100), "the earlier solver ranks first: {top:?}");
+            assert_eq!(top[1].0, "alpha-1");
+            assert_eq!(top[0].2, format!("/users/{}", members[0].0.get()));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "board still {board}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    event.stop().await;
+}
+
+/// Waits until api process `index` refuses `token` (≤ 2 s) and returns how it answered.
+async fn refused_within_two_seconds(event: &Event, index: usize, token: &str, what: &str) -> (u16, Value) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = event.get(index, "/api/Users/profile", Some(token)).await;
+        if status != 200 {
+            return (status, body);
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "{what}: still accepted after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every revoking change made through process 0 (admin API or contestant API), and one written
+/// straight to the store with no signal, is refused by process 1 within two seconds.
+async fn revocations_reach_the_other_process(kind: Kind) {
+    let Some(mut event) = Event::prepare(kind, &[]).await else { return };
+    event.configure(&[("team_self_service", "true")]).await;
+    let (alpha, members) = event.team("alpha", 6).await;
+    let (beta, _) = event.team("beta", 1).await;
+    let admin = fctf::auth::create_admin(&event.store, "root", None).await.unwrap().api_token;
+    event.start().await;
+    let tokens = logins(&event, &names(&members)).await;
+    for token in &tokens {
+        assert_eq!(event.get(1, "/api/Users/profile", Some(token)).await.0, 200);
+    }
+    let user = |index: usize| format!("/api/v1/users/{}", members[index].0.get());
+    let patch = reqwest::Method::PATCH;
+
+    // Hide (admin API).
+    assert_eq!(event.admin(patch.clone(), 0, &user(0), &admin, Some(json!({"hidden": true}))).await.0, 200);
+    let refused = refused_within_two_seconds(&event, 1, &tokens[0], "hidden").await;
+    assert_eq!(refused, (403, Value::String("Account hidden.".into())));
+
+    // Ban (admin API): the session is revoked too.
+    assert_eq!(event.admin(patch.clone(), 0, &user(1), &admin, Some(json!({"banned": true}))).await.0, 200);
+    let refused = refused_within_two_seconds(&event, 1, &tokens[1], "banned").await;
+    assert_eq!(refused.0, 401, "{refused:?}");
+
+    // Password set by an admin: the session is revoked.
+    let password = json!({"password": "An0ther!pass"});
+    assert_eq!(event.admin(patch, 0, &user(2), &admin, Some(password)).await.0, 200);
+    let refused = refused_within_two_seconds(&event, 1, &tokens[2], "password set by an admin").await;
+    assert_eq!(refused, (401, Value::String("Invalid user token".into())));
+
+    // Team change (admin API): moved from alpha to beta.
+    let body = json!({"user_id": members[3].0.get()});
+    let path = format!("/api/v1/teams/{}/members", alpha.get());
+    assert_eq!(event.admin(reqwest::Method::DELETE, 0, &path, &admin, Some(body.clone())).await.0, 200);
+    let path = format!("/api/v1/teams/{}/members", beta.get());
+    assert_eq!(event.admin(reqwest::Method::POST, 0, &path, &admin, Some(body)).await.0, 200);
+    let refused = refused_within_two_seconds(&event, 1, &tokens[3], "team change").await;
+    assert_eq!(refused, (401, Value::String("Invalid user token.".into())));
+
+    // Team change (self-service leave on process 0): the old token dies, the new one works.
+    let (status, body) = event.post(0, "/api/Team/leave", Some(&tokens[4]), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let refused = refused_within_two_seconds(&event, 1, &tokens[4], "left the team").await;
+    assert_eq!(refused, (401, Value::String("Invalid user token".into())));
+    let fresh = body["generatedToken"].as_str().unwrap();
+    let (status, body) = event.post(1, "/api/Team/create", Some(fresh), json!({"name": "gamma"})).await;
+    assert_eq!(status, 200, "the team-less session works on the other process: {body}");
+
+    // Hidden straight in the store, no signal at all: the snapshot lifetime bounds it.
+    let hide = UserUpdate { hidden: Some(true), ..UserUpdate::default() };
+    event.store.update_user(members[5].0, &hide).await.unwrap();
+    let refused = refused_within_two_seconds(&event, 1, &tokens[5], "hidden without a signal").await;
+    assert_eq!(refused, (403, Value::String("Account hidden.".into())));
+    event.stop().await;
+}
+
 on_both_backends! {
     correct_race_one_team => correct_race_one_team_embedded, correct_race_one_team_postgres_redis;
     correct_race_one_team_with_cooldown => correct_race_one_team_with_cooldown_embedded, correct_race_one_team_with_cooldown_postgres_redis;
@@ -382,6 +636,11 @@ on_both_backends! {
     attempt_budget_race => attempt_budget_race_embedded, attempt_budget_race_postgres_redis;
     hint_unlock_race => hint_unlock_race_embedded, hint_unlock_race_postgres_redis;
     dynamic_value_race => dynamic_value_race_embedded, dynamic_value_race_postgres_redis;
+    decay_follows_hidden_banned_and_deleted_solvers => decay_follows_hidden_banned_and_deleted_solvers_embedded, decay_follows_hidden_banned_and_deleted_solvers_postgres_redis;
     ticket_races => ticket_races_embedded, ticket_races_postgres_redis;
+    wrong_flag_rate_race => wrong_flag_rate_race_embedded, wrong_flag_rate_race_postgres_redis;
+    user_rate_limit_is_shared => user_rate_limit_is_shared_embedded, user_rate_limit_is_shared_postgres_redis;
+    users_mode_scores_players => users_mode_scores_players_embedded, users_mode_scores_players_postgres_redis;
     ban_revokes_everywhere => ban_revokes_everywhere_embedded, ban_revokes_everywhere_postgres_redis;
+    revocations_reach_the_other_process => revocations_reach_the_other_process_embedded, revocations_reach_the_other_process_postgres_redis;
 }

@@ -221,6 +221,26 @@ impl Event {
         (status, value)
     }
 
+    /// An admin API request (`Authorization: Token <admin_token>`) to api process `index`.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        index: usize,
+        path: &str,
+        admin_token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request =
+            self.client.request(method, self.url(index, path)).header("authorization", format!("Token {admin_token}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     /// `GET`.
     pub async fn get(&self, index: usize, path: &str, token: Option<&str>) -> (u16, Value) {
         self.send(reqwest::Method::GET, index, path, token, None).await

@@ -15,7 +15,11 @@
 //! - Admins may pass `user_id` to `POST /api/v1/tokens` to create a token for another staff
 //!   account (how jury and challenge writers get API tokens without the admin UI).
 //! - `GET /api/v1/tickets`, `GET`/`PATCH /api/v1/tickets/{id}` (jury's ticket answers) and
-//!   `GET /api/v1/audit` (the audit log) are fctf additions.
+//!   `GET /api/v1/audit` (the audit log) are fctf additions, as are the instance and image-build
+//!   routes ([`instances`], [`builds`]), which act only through the deployment center.
+//! - One route stands outside the table and the guard: `GET /build-contexts/{token}`, which a
+//!   build pod (holding no credentials) fetches with a short-lived signed token
+//!   ([`builds::context`]).
 //! - Every mutation is written to the audit log (actor, role, action, target, before/after,
 //!   IP) after it succeeded; an audit write that fails is logged as an error and does not undo
 //!   the change.
@@ -27,15 +31,20 @@ pub mod reply;
 pub mod storage;
 
 mod accounts;
-pub mod audit;
+mod audit;
+pub mod builds;
 mod challenge_fields;
 pub(crate) mod challenges;
 mod children;
 mod configs;
+mod crud;
 mod files;
+mod forms;
 mod hints;
 pub mod imports;
+mod instances;
 mod pages;
+mod profiles;
 mod results;
 mod scoreboard;
 mod signals;
@@ -135,6 +144,8 @@ fn table() -> Table {
     let table = children::routes(table, CR, CW);
     let table = hints::routes(table, CR, CW);
     let table = files::routes(table, CR, CW);
+    let table = instances::routes(table, R, W, CR, CW);
+    let table = builds::routes(table, CR, CW);
     let table = users::routes(table, R, W);
     let table = teams::routes(table, R, W);
     let table = accounts::routes(table, R, W);
@@ -170,7 +181,9 @@ pub fn router(state: ApiState) -> Router<ApiState> {
     let Table { router, routes } = table();
     let access = routes.iter().map(|route| ((route.verb.method(), route.path.to_owned()), route.access)).collect();
     let guard = Guard { state, access: Arc::new(access) };
-    router.route_layer(axum::middleware::from_fn_with_state(guard, guard_request))
+    router
+        .route_layer(axum::middleware::from_fn_with_state(guard, guard_request))
+        .route(builds::CONTEXT_ROUTE, axum::routing::get(builds::context))
 }
 
 /// Authenticates the caller and checks the route's access level before the handler runs.

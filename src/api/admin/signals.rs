@@ -21,6 +21,17 @@ pub async fn scores(state: &ApiState) {
     signals::scores_changed(&state.cache, None).await;
 }
 
+/// Solvers were hidden, banned or deleted (or shown, unbanned): decaying values count only
+/// visible solvers, so every decaying challenge is recomputed, then the standings are dropped
+/// everywhere. The account change is already stored, so a failed recompute is logged (the next
+/// solve of that challenge recomputes it again) rather than reported.
+pub async fn solvers(state: &ApiState) {
+    if let Err(error) = state.store.recompute_decaying_values().await {
+        tracing::warn!(%error, "could not recompute decaying challenge values after an account change");
+    }
+    scores(state).await;
+}
+
 /// A notification was published.
 pub async fn notification(state: &ApiState, id: i64) {
     signals::notification_published(&state.cache, id).await;

@@ -18,6 +18,10 @@
 //! Dynamic flags: a team submitting another team's genuine flag creates a cheat event naming
 //! both teams. With `dynamic_flag_sharing = reject` (the default) the attempt is answered and
 //! counted as incorrect; with `record` it is accepted as a solve and only recorded.
+//!
+//! Instances: a correct flag, and a recorded wrong attempt that uses the last of the budget,
+//! stop the team's instance of the challenge (`instances::stop_after_solve`, in the
+//! background: the answer never waits for the stop, and a failed stop is only logged).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +42,7 @@ use super::signals;
 use super::visibility::{Requirements, is_hidden};
 use crate::api::ApiState;
 use crate::api::json::CiJson;
+use crate::control::StopReason;
 use crate::store::{
     Account, Challenge, ChallengeState, NewActionLog, NewCheatEvent, SolveOutcome, StoreError, SubmissionKind,
 };
@@ -240,6 +245,11 @@ pub async fn attempt(
     }
     log_action(&state, &player, &challenge, 4, format!("Submitted an incorrect flag for {}", challenge.spec.name))
         .await;
+    if attempts_used.is_some_and(|used| used >= max_attempts.unsigned_abs())
+        && let Some(team) = player.team_id
+    {
+        super::instances::stop_after_solve(&state, team, challenge.id, StopReason::AttemptsExhausted);
+    }
     let message = match attempts_used {
         Some(used) => {
             let left = max_attempts.unsigned_abs().saturating_sub(used);
@@ -297,7 +307,7 @@ async fn record_correct(
     match state.store.record_solve(challenge.id, account, submission, Some(ip)).await {
         Ok(SolveOutcome::Solved { value, .. }) => {
             if let Some(team) = player.team_id {
-                super::instances::stop_after_solve(state, team, challenge.id, crate::control::StopReason::Solved);
+                super::instances::stop_after_solve(state, team, challenge.id, StopReason::Solved);
             }
             signals::scores_changed(&state.cache, Some(context)).await;
             log_action(state, player, challenge, 3, format!("Solved {}", challenge.spec.name)).await;

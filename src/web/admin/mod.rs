@@ -18,8 +18,8 @@
 //! newest 100 rows with page links; CSV exports are UTF-8 with a header row; a CSV import of
 //! accounts is all or nothing (every row is checked and every problem listed before anything
 //! is written) and the passwords it generates are shown once, in the answer page only
-//! (`pages::imports`); instance starts and stops from the UI are written to the audit log
-//! like the admin API's changes.
+//! (`pages::imports`); starting and stopping instances (preview, shared, the monitor's stops)
+//! also goes through the admin API, so each action lands in the audit log.
 
 pub mod charts;
 pub mod csv;

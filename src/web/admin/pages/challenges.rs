@@ -3,7 +3,7 @@
 //! shared and preview instances. Changes go through the admin API (`dispatch`).
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request};
 use axum::http::{Method, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -13,9 +13,7 @@ use serde_json::{Map, Value, json};
 use super::children::{CHILDREN, child};
 use super::{Fields, field, flag, items};
 use crate::api::ApiState;
-use crate::api::admin::{Access, audit};
-use crate::control::{StartRequest, StopReason, StopRequest};
-use crate::domain::{ChallengeId, TeamId};
+use crate::api::admin::Access;
 use crate::web::admin::FlashQuery;
 use crate::web::admin::dispatch::AdminApi;
 use crate::web::admin::session::Staff;
@@ -313,7 +311,6 @@ async fn upload_file(
 
 /// The challenge as a contestant sees it, with the preview instance controls.
 async fn preview(
-    State(state): State<ApiState>,
     Extension(api): Extension<AdminApi>,
     staff: Staff,
     Path(id): Path<i64>,
@@ -342,17 +339,15 @@ async fn preview(
     }
     if flag(&challenge, "require_deploy") {
         page.push(Block::Heading("Instances".into()));
+        let running = api.get(&staff, &format!("/api/v1/challenges/{id}/instances")).await?;
         let mut rows = Vec::new();
-        for (team, label) in [(TeamId::PREVIEW, "Preview instance"), (TeamId::SHARED, "Shared instance")] {
-            let status = state
-                .center
-                .status(crate::control::StatusRequest { challenge_id: ChallengeId(id), team_id: team })
-                .await
-                .map_err(UiError::internal)?;
-            let text = status
-                .instance
-                .map(|instance| format!("{} ({})", instance.state, instance.token.unwrap_or_default()))
-                .unwrap_or_else(|| "not running".into());
+        for (target, label) in [("preview", "Preview instance"), ("shared", "Shared instance")] {
+            let text = match running.get(target) {
+                Some(instance) if !instance.is_null() => {
+                    format!("{} ({})", field(instance, "state"), field(instance, "token"))
+                }
+                _ => "not running".into(),
+            };
             rows.push((label.to_owned(), text));
         }
         page.push(Block::Stats(rows));
@@ -369,41 +364,33 @@ async fn preview(
     Ok(page)
 }
 
-/// Starts or stops the preview (team -1) or shared (team 0) instance of a challenge; the
-/// change is written to the audit log like every admin API mutation.
+/// Starts or stops the preview (team −1) or shared (team −2) instance of a challenge through
+/// the admin API, which asks the deployment center and writes the audit log.
 async fn instance(
-    State(state): State<ApiState>,
+    Extension(api): Extension<AdminApi>,
     staff: Staff,
     Path(id): Path<i64>,
     Form(fields): Form<Fields>,
 ) -> UiResult<Response> {
     staff.require(Access::ChallengeWrite)?;
-    let (team, target_type) = if fields.get("target") == Some("shared") {
-        (TeamId::SHARED, "shared_instance")
-    } else {
-        (TeamId::PREVIEW, "preview_instance")
-    };
+    let target = if fields.get("target") == Some("shared") { "shared" } else { "preview" };
     let back = format!("/admin/challenges/{id}/preview");
-    let challenge_id = ChallengeId(id);
-    let user_id = Some(staff.actor.user_id);
-    let (action, result) = match fields.get("op") {
+    let path = format!("/api/v1/challenges/{id}/instances");
+    let outcome = match fields.get("op") {
         Some("start") => {
-            let request = StartRequest { challenge_id, team_id: team, user_id };
-            ("start", state.center.start(request).await.map(|outcome| outcome.instance))
+            let answer = api.json(&staff, Method::POST, &path, &json!({"target": target})).await?;
+            if answer.is_success() {
+                let instance = answer.json.get("data").and_then(|data| data.get("instance")).unwrap_or(&Value::Null);
+                Ok(format!("Instance {}", field(instance, "state")))
+            } else {
+                Err(answer.message())
+            }
         }
         Some("stop") => {
-            let request = StopRequest { challenge_id, team_id: team, user_id, reason: StopReason::Admin };
-            ("stop", state.center.stop(request).await)
+            let answer = api.json(&staff, Method::DELETE, &format!("{path}?target={target}"), &json!({})).await?;
+            if answer.is_success() { Ok("Instance stopped".to_owned()) } else { Err(answer.message()) }
         }
         _ => return Err(UiError::bad_request("op must be start or stop")),
-    };
-    let outcome = match result {
-        Ok(instance) => {
-            let after = super::instance_audit_view(&instance);
-            audit::record(&state, &staff.actor, action, target_type, Some(id.to_string()), None, Some(&after)).await;
-            Ok(if action == "start" { format!("Instance {}", instance.state) } else { "Instance stopped".to_owned() })
-        }
-        Err(error) => Err(error.to_string()),
     };
     Ok(redirect_with(&back, outcome))
 }

@@ -107,15 +107,3 @@ pub fn iso_when(text: &str) -> String {
 pub fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
-
-/// What the audit log keeps of an instance started or stopped from the UI (never its gateway
-/// token).
-pub fn instance_audit_view(instance: &crate::control::InstanceView) -> Value {
-    serde_json::json!({
-        "instance_id": instance.instance_id.to_string(),
-        "challenge_id": instance.challenge_id,
-        "team_id": instance.team_id,
-        "state": instance.state,
-        "reason": instance.reason,
-    })
-}
