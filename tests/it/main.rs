@@ -10,6 +10,7 @@ mod admin_concurrency;
 mod admin_event;
 mod admin_forms;
 mod admin_fuzz;
+mod admin_imports;
 mod admin_instances;
 mod admin_matrix;
 mod admin_support;

@@ -41,6 +41,7 @@ mod crud;
 mod files;
 mod forms;
 mod hints;
+pub mod imports;
 mod instances;
 mod pages;
 mod profiles;
@@ -155,6 +156,7 @@ fn table() -> Table {
     let table = solutions::routes(table, CR, CW);
     let table = tokens::routes(table, S);
     let table = tickets::routes(table, T, W);
+    let table = imports::routes(table, W);
     table.add(Get, "/api/v1/audit", R, audit::list).add_router(
         Post,
         "/api/v1/files",
@@ -172,19 +174,13 @@ pub fn route_table() -> Vec<AdminRoute> {
 struct Guard {
     state: ApiState,
     access: Arc<HashMap<(Method, String), Access>>,
-    proxies: Arc<crate::api::contestant::client_ip::TrustedProxies>,
 }
 
 /// The admin API router (guarded); merge it into the api router.
 pub fn router(state: ApiState) -> Router<ApiState> {
     let Table { router, routes } = table();
     let access = routes.iter().map(|route| ((route.verb.method(), route.path.to_owned()), route.access)).collect();
-    let proxies = crate::api::contestant::client_ip::TrustedProxies::parse(&state.deps.settings.api.trusted_proxies)
-        .unwrap_or_else(|problem| {
-            tracing::error!(%problem, "api.trusted_proxies is invalid; the admin API trusts no proxy");
-            Default::default()
-        });
-    let guard = Guard { state, access: Arc::new(access), proxies: Arc::new(proxies) };
+    let guard = Guard { state, access: Arc::new(access) };
     router
         .route_layer(axum::middleware::from_fn_with_state(guard, guard_request))
         .route(builds::CONTEXT_ROUTE, axum::routing::get(builds::context))
@@ -200,8 +196,8 @@ async fn guard_request(State(guard): State<Guard>, mut request: Request, next: N
         // Not in the table for this method: let the router answer 405.
         return next.run(request).await;
     };
-    let ip = auth::client_ip(request.extensions(), request.headers(), &guard.proxies);
     let state = &guard.state;
+    let ip = auth::client_ip(request.extensions(), request.headers(), &state.trusted_proxies);
     match auth::authenticate(&state.store, &state.secrets, request.method(), request.headers(), ip).await {
         Err(error) => error.into_response(),
         Ok(None) => AdminError::Unauthorized("Authentication required: send `Authorization: Token <token>`".into())
