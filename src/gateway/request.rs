@@ -9,11 +9,10 @@
 //! every request. The access line's strings are only built when that log target is enabled.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::uri::Authority;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -22,36 +21,8 @@ use crate::gateway::auth::{self, UrlToken};
 use crate::gateway::body::{ACCESS_TARGET, AccessRecord, ResponseBody};
 use crate::gateway::error::{Error, plain_response};
 use crate::gateway::http::ConnInfo;
-use crate::gateway::limits::token_key;
+use crate::gateway::verified::Authorized;
 use crate::gateway::{Shared, proxy};
-
-/// A verified token and what it resolves to.
-pub(crate) struct Authorized {
-    pub(crate) token: String,
-    pub(crate) claims: TokenClaims,
-    /// The upstream, or `None` when the route names no usable address.
-    pub(crate) authority: Option<Authority>,
-    /// `(team, challenge)` for access logs.
-    pub(crate) labels: Option<(i64, i64)>,
-    key: OnceLock<String>,
-}
-
-impl Authorized {
-    fn new(shared: &Shared, token: &str, claims: TokenClaims) -> Self {
-        Self {
-            token: token.to_owned(),
-            authority: shared.routes.authority(&claims.route),
-            labels: crate::gateway::route::team_and_challenge(&claims.route),
-            claims,
-            key: OnceLock::new(),
-        }
-    }
-
-    /// The token's fragment in cache keys.
-    pub(crate) fn token_key(&self) -> &str {
-        self.key.get_or_init(|| token_key(&self.token))
-    }
-}
 
 /// Answers one request.
 pub(crate) async fn handle(
@@ -108,10 +79,9 @@ async fn decide(
     }
     if let Some(url_token) = auth::url_token(request.uri()) {
         match shared.authorize(&url_token.token).await {
-            Ok(claims) => {
-                let authorized = Arc::new(Authorized::new(shared, &url_token.token, claims));
+            Ok(authorized) => {
                 record.auth = Some(authorized.clone());
-                if !shared.limits.allow_http_token(|| authorized.token_key().to_owned(), client_ip).await {
+                if !shared.limits.allow_http_token(&authorized, client_ip).await {
                     return Err(Error::RateLimited);
                 }
                 let secure = conn.tls || shared.trusted.forwarded_https(conn.peer, request.headers());
@@ -144,7 +114,7 @@ async fn proxy_with(
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, Error> {
     record.auth = Some(authorized.clone());
-    if !shared.limits.allow_http_token(|| authorized.token_key().to_owned(), client_ip).await {
+    if !shared.limits.allow_http_token(&authorized, client_ip).await {
         return Err(Error::RateLimited);
     }
     proxy::forward(shared, conn, request, &authorized, record).await
@@ -174,7 +144,8 @@ async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> R
     Err(first_error.unwrap_or(Error::MissingToken))
 }
 
-/// Verifies `token`, reusing the connection's last verification when it is the same token.
+/// Verifies `token`, reusing the connection's last verification when it is the same token
+/// (expiry and liveness are still checked).
 async fn authorize_remembered(shared: &Shared, conn: &ConnInfo, token: &str) -> Result<Arc<Authorized>, Error> {
     let remembered = conn.last_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     if let Some(authorized) = remembered.filter(|authorized| authorized.token == token) {
@@ -182,15 +153,10 @@ async fn authorize_remembered(shared: &Shared, conn: &ConnInfo, token: &str) -> 
         if now > authorized.claims.exp {
             return Err(Error::InvalidToken(TokenError::Expired { exp: authorized.claims.exp, now }));
         }
-        if let Some(instance_id) = authorized.claims.instance_id
-            && !shared.limits.is_live(instance_id).await
-        {
-            return Err(Error::InstanceStopped);
-        }
+        shared.check_live(&authorized).await?;
         return Ok(authorized);
     }
-    let claims = shared.authorize(token).await?;
-    let authorized = Arc::new(Authorized::new(shared, token, claims));
+    let authorized = shared.authorize(token).await?;
     *conn.last_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(authorized.clone());
     Ok(authorized)
 }
