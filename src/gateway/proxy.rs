@@ -48,6 +48,7 @@ pub(crate) async fn forward(
     conn: &ConnInfo,
     mut request: Request<Incoming>,
     authorized: &Authorized,
+    other_cookies: bool,
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, Error> {
     let claims = &authorized.claims;
@@ -67,7 +68,12 @@ pub(crate) async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    strip_gateway_cookie(headers);
+    if other_cookies {
+        strip_gateway_cookie(headers);
+    } else {
+        // The request authenticated with a gateway cookie and carries no other cookie.
+        headers.remove(header::COOKIE);
+    }
     let host = authorized.host.clone().ok_or(Error::BadRequest)?;
     headers.insert(header::HOST, host);
     append_forwarded_for(headers, conn);
@@ -135,7 +141,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let mut present = [false; HOP_BY_HOP_COUNT];
     let mut any = false;
     for name in headers.keys() {
-        if let Some(index) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+        if let Some(index) = hop_by_hop_index(name) {
             present[index] = true;
             any = true;
         }
@@ -169,6 +175,23 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+}
+
+/// The position of `name` in `HOP_BY_HOP` (a match on the lower-case name compiles to a
+/// length switch and one comparison, cheaper than comparing with each entry).
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-authenticate" => 2,
+        "proxy-authorization" => 3,
+        "proxy-connection" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
 }
 
 /// Removes the gateway cookie from the `Cookie` headers, leaving the other cookies byte for
@@ -302,6 +325,14 @@ mod tests {
         clean.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         remove_hop_by_hop(&mut clean);
         assert_eq!(clean.len(), 1);
+    }
+
+    #[test]
+    fn hop_by_hop_index_matches_the_list() {
+        for (index, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(index));
+        }
+        assert_eq!(hop_by_hop_index(&header::ACCEPT), None);
     }
 
     #[test]

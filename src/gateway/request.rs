@@ -94,15 +94,15 @@ async fn decide(
                     return Err(url_error);
                 }
                 return match cookie_auth(shared, conn, request.headers()).await {
-                    Ok(authorized) => proxy_with(shared, conn, client_ip, request, authorized, record).await,
+                    Ok(cookie) => proxy_with(shared, conn, client_ip, request, cookie, record).await,
                     Err(Error::MissingToken) => Err(url_error),
                     Err(cookie_error) => Err(cookie_error),
                 };
             }
         }
     }
-    let authorized = cookie_auth(shared, conn, request.headers()).await?;
-    proxy_with(shared, conn, client_ip, request, authorized, record).await
+    let cookie = cookie_auth(shared, conn, request.headers()).await?;
+    proxy_with(shared, conn, client_ip, request, cookie, record).await
 }
 
 async fn proxy_with(
@@ -110,38 +110,58 @@ async fn proxy_with(
     conn: &ConnInfo,
     client_ip: IpAddr,
     request: Request<Incoming>,
-    authorized: Arc<Authorized>,
+    cookie: CookieAuth,
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, Error> {
+    let authorized = cookie.authorized;
     record.auth = Some(authorized.clone());
     if !shared.limits.allow_http_token(&authorized, client_ip).await {
         return Err(Error::RateLimited);
     }
-    proxy::forward(shared, conn, request, &authorized, record).await
+    proxy::forward(shared, conn, request, &authorized, cookie.other_cookies, record).await
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// A request authenticated by a gateway cookie.
+struct CookieAuth {
+    authorized: Arc<Authorized>,
+    /// The `Cookie` headers also carry other cookies (else the proxy drops them whole).
+    other_cookies: bool,
+}
+
 /// The first gateway cookie that authorizes; the first failure when none does.
-async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> Result<Arc<Authorized>, Error> {
+async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> Result<CookieAuth, Error> {
     let mut first_error = None;
+    let mut found = None;
+    let mut other_cookies = false;
     for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
+        let Ok(text) = value.to_str() else {
+            other_cookies = true;
+            continue;
+        };
         for (name, token) in auth::cookie_pairs(text) {
             if name != auth::COOKIE_NAME {
+                other_cookies = true;
+                continue;
+            }
+            if found.is_some() {
                 continue;
             }
             match authorize_remembered(shared, conn, token).await {
-                Ok(authorized) => return Ok(authorized),
+                Ok(authorized) => found = Some(authorized),
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
             }
         }
     }
-    Err(first_error.unwrap_or(Error::MissingToken))
+    match found {
+        Some(authorized) => Ok(CookieAuth { authorized, other_cookies }),
+        None => Err(first_error.unwrap_or(Error::MissingToken)),
+    }
 }
 
 /// Verifies `token`, reusing the connection's last verification when it is the same token
