@@ -148,6 +148,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             let settings = load(&cli)?;
             let roles = settings.validate()?;
             println!("configuration is valid for roles: {roles}");
+            for warning in settings.warnings() {
+                println!("warning: {warning}");
+            }
             println!("{settings:#?}");
             Ok(())
         }

@@ -3,6 +3,9 @@
 //! Sub-APIs (contestant, admin, portal, admin UI) take `State<ApiState>` and reach the seams
 //! through it; nothing here is a global.
 
+use std::sync::Arc;
+
+use crate::api::contestant::client_ip::TrustedProxies;
 use crate::app::Deps;
 use crate::cache::Cache;
 use crate::config::Secrets;
@@ -21,6 +24,8 @@ pub struct ApiState {
     pub deps: Deps,
     /// The deployment center: in process when center runs here, signed HTTP otherwise.
     pub center: crate::control::Client,
+    /// `api.trusted_proxies`, parsed once (an invalid setting is logged and trusts no proxy).
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl ApiState {
@@ -36,6 +41,16 @@ impl ApiState {
             metrics: deps.metrics.clone(),
             deps: deps.clone(),
             center: crate::control::Client::for_process(deps)?,
+            trusted_proxies: Arc::new(parse_trusted_proxies(&deps.settings.api.trusted_proxies)),
         })
     }
+}
+
+/// Parses `api.trusted_proxies`; an invalid list is logged and trusts no proxy (the socket peer
+/// is then always the client, which is the safe side).
+fn parse_trusted_proxies(text: &str) -> TrustedProxies {
+    TrustedProxies::parse(text).unwrap_or_else(|problem| {
+        tracing::error!(%problem, "api.trusted_proxies is invalid; trusting no proxy");
+        TrustedProxies::default()
+    })
 }

@@ -170,16 +170,31 @@ pub async fn announce(app: &App) -> anyhow::Result<()> {
         }
     }
     if let Some(addr) = addrs.gateway_http {
-        lines.push(format!("  gateway http  : http://{}/", reachable(addr)));
+        lines.push(format!(
+            "  gateway http  : {}/ (players' links; listening on {})",
+            settings.gateway.public_http_base(),
+            reachable(addr)
+        ));
     }
     if let Some(addr) = addrs.gateway_tcp {
-        lines.push(format!("  gateway tcp   : {}", reachable(addr)));
+        let (host, port) = settings.gateway.public_tcp();
+        lines.push(format!(
+            "  gateway tcp   : {}:{port} (players' `nc`; listening on {})",
+            crate::gateway::url_host(&host),
+            reachable(addr)
+        ));
     }
     if let Some(addr) = addrs.center {
         lines.push(format!("  center        : http://{}/", reachable(addr)));
     }
     let ops = reachable(addrs.ops);
     lines.push(format!("  health        : http://{ops}/healthz  metrics: http://{ops}/metrics"));
+    if addrs.api.is_some() {
+        for warning in settings.warnings() {
+            tracing::warn!("{warning}");
+            lines.push(format!("  warning: {warning}"));
+        }
+    }
     println!("{}", lines.join("\n"));
     Ok(())
 }

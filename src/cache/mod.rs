@@ -28,6 +28,8 @@ use serde::de::DeserializeOwned;
 use crate::config::Secret;
 
 pub use memory::MemoryCache;
+/// The token-bucket arithmetic of `Cache::rate_limit`, for buckets kept in process.
+pub(crate) use memory::{Bucket as TokenBucket, take_token as take_bucket_token};
 pub use redis::RedisCache;
 
 /// Which cache backend to use.
@@ -176,6 +178,10 @@ pub(crate) trait CacheBackend: Send + Sync + 'static {
     async fn publish(&self, channel: &str, message: &str) -> Result<(), CacheError>;
     /// Subscribes to change signals of `channel`.
     async fn subscribe(&self, channel: &str) -> Result<ChangeStream, CacheError>;
+    /// True when the state lives in this process only (nothing else can see it).
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 /// A stream of change signals (message bodies). Lagging receivers skip ahead: a change signal
@@ -234,6 +240,12 @@ impl Cache {
     /// A fresh in-memory cache.
     pub fn memory(prefix: &str) -> Self {
         Self { backend: Arc::new(MemoryCache::new()), prefix: prefix.into() }
+    }
+
+    /// True when the cache lives in this process only (the memory backend): state that only
+    /// one component uses may then be kept by that component directly, with the same rules.
+    pub fn is_in_process(&self) -> bool {
+        self.backend.in_process()
     }
 
     fn key(&self, key: &str) -> String {

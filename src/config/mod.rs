@@ -243,6 +243,9 @@ impl Settings {
         if roles.contains(Role::Gateway) {
             problems.extend(self.gateway.problems());
         }
+        if roles.contains(Role::Api) {
+            problems.extend(self.gateway.public_problems());
+        }
         if self.consumer.max_in_flight == 0 {
             problems.push("consumer.max_in_flight must be at least 1".to_owned());
         }
@@ -251,6 +254,22 @@ impl Settings {
         }
         problems.extend(self.listen_clashes(&roles));
         if problems.is_empty() { Ok(roles) } else { Err(ConfigError { problems }) }
+    }
+
+    /// Settings that work but probably not as intended, for the start-up banner and
+    /// `fctf config check`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let portal_host = url::Url::parse(self.api.public_url.trim())
+            .ok()
+            .and_then(|url| url.host_str().map(|host| host.trim_matches(['[', ']']).to_ascii_lowercase()));
+        let gateway_host = self.gateway.public_http_host();
+        if portal_host.is_some_and(|host| host == gateway_host) {
+            warnings.push(format!(
+                "the gateway's public host ({gateway_host}) is the portal's (api.public_url): opening an instance replaces the portal's cookies and logs the player out; give the gateway another host name (gateway.public_host or gateway.public_http_url)"
+            ));
+        }
+        warnings
     }
 
     /// Listen addresses of the enabled roles that collide (port 0 never collides).

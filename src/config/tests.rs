@@ -217,3 +217,64 @@ fn generated_secrets_persist_in_the_data_directory() {
     assert_eq!(mixed.jwt(), b"explicit");
     assert_eq!(mixed.gateway(), first.gateway());
 }
+
+#[test]
+fn the_gateway_is_public_on_another_host_name_than_the_portal_by_default() {
+    let settings = load_env(&[]);
+    assert_eq!(settings.api.public_url, "http://localhost:8000");
+    assert_eq!(settings.gateway.public_http_base(), "http://127.0.0.1:8080");
+    assert_eq!(settings.gateway.public_tcp(), ("127.0.0.1".to_owned(), 1337));
+    assert!(settings.warnings().is_empty(), "{:?}", settings.warnings());
+
+    let same = load_env(&[("FCTF_API__PUBLIC_URL", "http://127.0.0.1:8000")]);
+    let warnings = same.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("logs the player out"), "{warnings:?}");
+    same.validate().expect("a shared host name works, with a warning");
+}
+
+#[test]
+fn the_gateway_public_coordinates_follow_tls_and_overrides() {
+    let tls = load_env(&[
+        ("FCTF_GATEWAY__PUBLIC_HOST", "gw.example.org"),
+        ("FCTF_GATEWAY__TLS_CERT_FILE", "/tls/crt.pem"),
+        ("FCTF_GATEWAY__TLS_KEY_FILE", "/tls/key.pem"),
+        ("FCTF_GATEWAY__HTTP_LISTEN", "0.0.0.0:443"),
+    ]);
+    assert!(tls.gateway.tls_enabled());
+    assert_eq!(tls.gateway.public_http_base(), "https://gw.example.org");
+    assert_eq!(tls.gateway.public_http_host(), "gw.example.org");
+
+    let proxied = load_env(&[
+        ("FCTF_API__PUBLIC_URL", "https://ctf.example.org"),
+        ("FCTF_GATEWAY__PUBLIC_HOST", "ctf.example.org"),
+        ("FCTF_GATEWAY__PUBLIC_HTTP_URL", "https://Challenges.example.org/"),
+        ("FCTF_GATEWAY__PUBLIC_TCP_PORT", "31337"),
+    ]);
+    proxied.validate().expect("valid");
+    assert_eq!(proxied.gateway.public_http_base(), "https://Challenges.example.org");
+    assert_eq!(proxied.gateway.public_tcp(), ("ctf.example.org".to_owned(), 31337));
+    assert!(proxied.warnings().is_empty(), "the HTTP links decide the cookie host: {:?}", proxied.warnings());
+
+    let ipv6 = load_env(&[("FCTF_GATEWAY__PUBLIC_HOST", "::1")]);
+    assert_eq!(ipv6.gateway.public_http_base(), "http://[::1]:8080");
+    assert_eq!(crate::gateway::url_host("::1"), "[::1]");
+}
+
+#[test]
+fn unusable_gateway_public_settings_are_reported_where_the_portal_runs() {
+    let settings =
+        load_env(&[("FCTF_GATEWAY__PUBLIC_HOST", " "), ("FCTF_GATEWAY__PUBLIC_HTTP_URL", "gateway.example.org/x?y")]);
+    let error = settings.validate().unwrap_err();
+    assert_eq!(error.problems.len(), 2, "{error}");
+    assert!(error.problems[0].contains("gateway.public_host"), "{error}");
+    assert!(error.problems[1].contains("gateway.public_http_url"), "{error}");
+    let gateway_only = load_env(&[
+        ("FCTF_ROLES", "gateway"),
+        ("FCTF_CACHE__BACKEND", "redis"),
+        ("FCTF_CACHE__URL", "redis://cache"),
+        ("FCTF_SECRETS__GATEWAY", "k"),
+        ("FCTF_GATEWAY__PUBLIC_HTTP_URL", "nonsense"),
+    ]);
+    gateway_only.validate().expect("only the portal shows the public coordinates");
+}

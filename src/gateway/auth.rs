@@ -99,21 +99,32 @@ fn decode_component(raw: &str) -> String {
 
 /// The `name=value` pairs of a `Cookie` header value.
 pub(crate) fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    // Header values that reach here are visible ASCII (`to_str` succeeded), so ASCII trimming
+    // is exact, and cheaper than the Unicode-aware kind on the request path.
     header.split(';').filter_map(|pair| {
-        let pair = pair.trim();
+        let pair = pair.trim_ascii();
         if pair.is_empty() {
             return None;
         }
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        Some((name.trim(), value.trim().trim_matches('"')))
+        Some((name.trim_ascii(), trim_quotes(value.trim_ascii())))
     })
+}
+
+/// `value` without the double quotes around it (all of them, as `trim_matches('"')`).
+fn trim_quotes(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    let start = bytes.iter().position(|byte| *byte != b'"').unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|byte| *byte != b'"').map_or(start, |last| last + 1);
+    // Quotes are ASCII, so both ends are character boundaries.
+    value.get(start..end).unwrap_or("")
 }
 
 /// The `Cookie` header without the gateway cookie; `None` when nothing is left.
 pub(crate) fn strip_gateway_cookie(header: &str) -> Option<String> {
     let kept: Vec<&str> = header
         .split(';')
-        .map(str::trim)
+        .map(str::trim_ascii)
         .filter(|pair| !pair.is_empty())
         .filter(|pair| pair.split_once('=').map_or(*pair, |(name, _)| name).trim() != COOKIE_NAME)
         .collect();
@@ -234,6 +245,14 @@ mod tests {
         assert_eq!(gateway_cookie("tok", 0, false), "FCTF_Auth_Token=tok; Path=/; Max-Age=1; HttpOnly; SameSite=Lax");
         assert!(sets_gateway_cookie(b" fctf_auth_token=; Max-Age=0"));
         assert!(!sets_gateway_cookie(b"session=1"));
+    }
+
+    #[test]
+    fn cookie_pairs_trim_spaces_and_quotes() {
+        let pairs: Vec<_> = cookie_pairs(" a=\"x\" ;; b=\"\"q\"\" ;c; d=\"\" ").collect();
+        assert_eq!(pairs, vec![("a", "x"), ("b", "q"), ("c", ""), ("d", "")]);
+        assert_eq!(trim_quotes("\""), "");
+        assert_eq!(trim_quotes("a\"b"), "a\"b");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::gateway::http::ConnInfo;
-use crate::gateway::request::Authorized;
+use crate::gateway::verified::Authorized;
 
 /// The tracing target of access lines.
 pub(crate) const ACCESS_TARGET: &str = "fctf::gateway::access";

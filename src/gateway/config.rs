@@ -16,8 +16,13 @@ pub struct Config {
     pub http_listen: SocketAddr,
     /// TCP listener (default `0.0.0.0:1337`).
     pub tcp_listen: SocketAddr,
-    /// Host name players use to reach the gateway, shown in connection info.
+    /// Host name players use to reach the gateway, shown in connection info (another host name
+    /// than the portal's, see `config/default.toml`).
     pub public_host: String,
+    /// Base URL of players' HTTP links; empty: `http(s)://<public_host>:<http_listen port>`.
+    pub public_http_url: String,
+    /// Port shown for TCP access; 0: the port of `tcp_listen`.
+    pub public_tcp_port: u16,
 
     /// PEM certificate chain; TLS is served (auto-detected per connection) when set with the key.
     pub tls_cert_file: String,
@@ -148,6 +153,66 @@ impl Config {
         problems
     }
 
+    /// Problems of the public coordinates the portal shows (checked where the api role runs).
+    pub fn public_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.public_host.trim().is_empty() {
+            problems.push("gateway.public_host must not be empty".to_owned());
+        }
+        let base = self.public_http_url.trim();
+        if !base.is_empty() {
+            let parsed = url::Url::parse(base);
+            let usable = parsed.as_ref().is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some()
+                    && url.query().is_none()
+                    && url.fragment().is_none()
+            });
+            if !usable {
+                problems.push(format!(
+                    "gateway.public_http_url `{base}` must be an http:// or https:// URL with a host and no query"
+                ));
+            }
+        }
+        problems
+    }
+
+    /// True when TLS is configured (both files set); the portal then shows `https://` links and
+    /// the TLS command.
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls_cert_file.trim().is_empty() && !self.tls_key_file.trim().is_empty()
+    }
+
+    /// Base of players' HTTP links, without a trailing slash: `public_http_url`, or
+    /// `http(s)://<public_host>:<port of http_listen>` (the port left out when it is the scheme's).
+    pub fn public_http_base(&self) -> String {
+        let base = self.public_http_url.trim().trim_end_matches('/');
+        if !base.is_empty() {
+            return base.to_owned();
+        }
+        let tls = self.tls_enabled();
+        let scheme = if tls { "https" } else { "http" };
+        let host = url_host(self.public_host.trim());
+        match (tls, self.http_listen.port()) {
+            (true, 443) | (false, 80) => format!("{scheme}://{host}"),
+            (_, port) => format!("{scheme}://{host}:{port}"),
+        }
+    }
+
+    /// Host name of players' HTTP links (the cookie host of the gateway).
+    pub fn public_http_host(&self) -> String {
+        url::Url::parse(&self.public_http_base())
+            .ok()
+            .and_then(|url| url.host_str().map(|host| host.trim_matches(['[', ']']).to_ascii_lowercase()))
+            .unwrap_or_default()
+    }
+
+    /// Host and port shown for TCP access (`nc <host> <port>`).
+    pub fn public_tcp(&self) -> (String, u16) {
+        let port = if self.public_tcp_port == 0 { self.tcp_listen.port() } else { self.public_tcp_port };
+        (self.public_host.trim().to_owned(), port)
+    }
+
     /// The certificate and key paths, when TLS is configured.
     pub(crate) fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
         if self.tls_cert_file.is_empty() || self.tls_key_file.is_empty() {
@@ -159,4 +224,9 @@ impl Config {
     pub(crate) fn lease_ttl(&self) -> Duration {
         Duration::from_secs(self.lease_ttl_secs)
     }
+}
+
+/// `host` as written in a URL or `host:port` (IPv6 addresses in brackets).
+pub fn url_host(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_owned() }
 }

@@ -17,14 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use http::HeaderValue;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::gateway::metrics::GatewayMetrics;
-use crate::gateway::request::{Authorized, handle};
+use crate::gateway::request::handle;
 use crate::gateway::upstream::Upstreams;
+use crate::gateway::verified::Authorized;
 use crate::gateway::{Shared, tls};
 
 const LINGER: Duration = Duration::from_secs(2);
@@ -33,6 +35,8 @@ const LINGER: Duration = Duration::from_secs(2);
 pub(crate) struct ConnInfo {
     /// The socket peer (or the PROXY header's source).
     pub(crate) peer: IpAddr,
+    /// `peer` as a header value (`X-Forwarded-For` of requests that carry none).
+    pub(crate) peer_header: Option<HeaderValue>,
     /// The connection is TLS.
     pub(crate) tls: bool,
     /// Set when the connection was handed over to an upgrade relay.
@@ -55,6 +59,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream,
     let (upstreams, mut driver) = Upstreams::new();
     let conn = Arc::new(ConnInfo {
         peer: peer.ip(),
+        peer_header: HeaderValue::from_str(&peer.ip().to_string()).ok(),
         tls: stream.is_tls(),
         upgraded: AtomicBool::new(false),
         upstreams,

@@ -36,29 +36,32 @@ mod session;
 mod tcp;
 mod tls;
 pub(crate) mod upstream;
+mod verified;
 
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::Config;
+pub use config::{Config, url_host};
 pub use error::Error;
 
 use crate::app::Deps;
-use crate::domain::gateway_token::{TokenClaims, Verifier};
+use crate::domain::gateway_token::Verifier;
+use crate::gateway::verified::{Authorized, VerifiedTokens};
 
 /// State shared by every connection of one gateway.
 pub(crate) struct Shared {
     pub(crate) cfg: Config,
     pub(crate) verifier: Verifier,
+    pub(crate) verified: VerifiedTokens,
     pub(crate) limits: limits::Limits,
     pub(crate) metrics: Arc<metrics::GatewayMetrics>,
     pub(crate) trusted: client_ip::TrustedProxies,
@@ -73,16 +76,37 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Verifies a token and, when it names an instance, that the instance is live.
-    pub(crate) async fn authorize(&self, token: &str) -> Result<TokenClaims, Error> {
+    /// Verifies a token (or finds it among those verified recently) and, when it names an
+    /// instance, checks that the instance is live.
+    pub(crate) async fn authorize(&self, token: &str) -> Result<Arc<Authorized>, Error> {
         let now = chrono::Utc::now().timestamp();
-        let claims = self.verifier.verify(token, now).map_err(Error::InvalidToken)?;
-        if let Some(instance_id) = claims.instance_id
-            && !self.limits.is_live(instance_id).await
-        {
-            return Err(Error::InstanceStopped);
+        let authorized = match self.verified.get(token, now) {
+            Some(authorized) => authorized,
+            None => {
+                let claims = self.verifier.verify(token, now).map_err(Error::InvalidToken)?;
+                let authorized = Arc::new(Authorized::new(&self.routes, token, claims));
+                self.verified.insert(authorized.clone(), now);
+                authorized
+            }
+        };
+        self.check_live(&authorized).await?;
+        Ok(authorized)
+    }
+
+    /// Refuses a token whose instance has stopped (tokens naming no instance pass). A live
+    /// answer is memoised in `authorized` for as long as the liveness cache would reuse it.
+    pub(crate) async fn check_live(&self, authorized: &Authorized) -> Result<(), Error> {
+        let Some(instance_id) = authorized.claims.instance_id else { return Ok(()) };
+        if authorized.known_live_at(Instant::now()) {
+            return Ok(());
         }
-        Ok(claims)
+        match self.limits.live_until(instance_id).await {
+            Some(until) => {
+                authorized.remember_live_until(until);
+                Ok(())
+            }
+            None => Err(Error::InstanceStopped),
+        }
     }
 
     /// The client address of a new connection: the PROXY header's source when the protocol is
@@ -144,6 +168,7 @@ impl Gateway {
         let shared = Shared {
             cfg: cfg.clone(),
             verifier: Verifier::new(deps.secrets.gateway()),
+            verified: VerifiedTokens::default(),
             limits: limits::Limits::new(deps.cache.clone(), cfg),
             metrics: Arc::new(metrics::GatewayMetrics::register(&deps.metrics)),
             trusted: client_ip::TrustedProxies::new(&cfg.trusted_proxies),

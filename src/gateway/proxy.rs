@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http::header::{self, HeaderName};
+use http::header::{self, Entry, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
@@ -23,12 +23,14 @@ use crate::gateway::auth;
 use crate::gateway::body::{AccessRecord, BodyProgress, LimitedBody, ResponseBody};
 use crate::gateway::error::Error;
 use crate::gateway::http::ConnInfo;
-use crate::gateway::request::{Authorized, insert_no_store};
+use crate::gateway::request::insert_no_store;
+use crate::gateway::verified::Authorized;
 use crate::gateway::{Shared, session};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const HOP_BY_HOP: [HeaderName; 9] = [
+const HOP_BY_HOP_COUNT: usize = 9;
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -46,6 +48,7 @@ pub(crate) async fn forward(
     conn: &ConnInfo,
     mut request: Request<Incoming>,
     authorized: &Authorized,
+    other_cookies: bool,
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, Error> {
     let claims = &authorized.claims;
@@ -54,8 +57,10 @@ pub(crate) async fn forward(
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
 
-    let path_and_query = parts.uri.path_and_query().map_or("/", |value| value.as_str());
-    parts.uri = Uri::builder().path_and_query(path_and_query).build().map_err(|_| Error::BadRequest)?;
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() || parts.uri.path_and_query().is_none() {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |value| value.as_str());
+        parts.uri = Uri::builder().path_and_query(path_and_query).build().map_err(|_| Error::BadRequest)?;
+    }
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
@@ -63,8 +68,13 @@ pub(crate) async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol.clone());
     }
-    strip_gateway_cookie(headers);
-    let host = HeaderValue::from_str(authority.as_str()).map_err(|_| Error::BadRequest)?;
+    if other_cookies {
+        strip_gateway_cookie(headers);
+    } else {
+        // The request authenticated with a gateway cookie and carries no other cookie.
+        headers.remove(header::COOKIE);
+    }
+    let host = authorized.host.clone().ok_or(Error::BadRequest)?;
     headers.insert(header::HOST, host);
     append_forwarded_for(headers, conn);
 
@@ -126,28 +136,87 @@ fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
+    // One pass over the (few) names present, then removals of only those found: hashing every
+    // hop-by-hop name on every request and response costs more than the rest of this module.
+    let mut present = [false; HOP_BY_HOP_COUNT];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(index) = hop_by_hop_index(name) {
+            present[index] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    // HOP_BY_HOP[0] is `Connection`: the headers it names go too.
+    if present[0] {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|token| HeaderName::from_str(token.trim()).ok())
+            .map(str::trim_ascii)
+            // The usual options name no header (or one removed below anyway).
+            .filter(|token| {
+                !token.is_empty()
+                    && !token.eq_ignore_ascii_case("keep-alive")
+                    && !token.eq_ignore_ascii_case("close")
+                    && !token.eq_ignore_ascii_case("upgrade")
+            })
+            .filter_map(|token| HeaderName::from_str(token).ok())
             .collect();
         for name in named {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (name, found) in HOP_BY_HOP.iter().zip(present) {
+        if found {
+            headers.remove(name);
+        }
     }
 }
 
+/// The position of `name` in `HOP_BY_HOP` (a match on the lower-case name compiles to a
+/// length switch and one comparison, cheaper than comparing with each entry).
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-authenticate" => 2,
+        "proxy-authorization" => 3,
+        "proxy-connection" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
+}
+
+/// Removes the gateway cookie from the `Cookie` headers, leaving the other cookies byte for
+/// byte where a header did not carry it.
 fn strip_gateway_cookie(headers: &mut HeaderMap) {
-    let mentions_gateway_cookie = headers.get_all(header::COOKIE).iter().any(|value| {
-        value.as_bytes().windows(auth::COOKIE_NAME.len()).any(|window| window == auth::COOKIE_NAME.as_bytes())
-    });
-    if !mentions_gateway_cookie {
+    let mut carries_gateway = false;
+    let mut carries_other = false;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else {
+            carries_other = true;
+            continue;
+        };
+        for (name, _) in auth::cookie_pairs(text) {
+            if name == auth::COOKIE_NAME {
+                carries_gateway = true;
+            } else {
+                carries_other = true;
+            }
+        }
+    }
+    if !carries_gateway {
+        return;
+    }
+    if !carries_other {
+        headers.remove(header::COOKIE);
         return;
     }
     let kept: Vec<String> = headers
@@ -166,21 +235,22 @@ fn strip_gateway_cookie(headers: &mut HeaderMap) {
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, conn: &ConnInfo) {
-    let peer = conn.peer.to_string();
-    let value = if headers.contains_key(&X_FORWARDED_FOR) {
-        let prior: Vec<&str> =
-            headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|value| value.to_str().ok()).collect();
-        format!("{}, {peer}", prior.join(", "))
-    } else {
-        peer
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(X_FORWARDED_FOR, value);
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Occupied(mut occupied) => {
+            let prior: Vec<&str> = occupied.iter().filter_map(|value| value.to_str().ok()).collect();
+            let value = format!("{}, {}", prior.join(", "), conn.peer);
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                occupied.insert(value);
+            }
+        }
+        Entry::Vacant(vacant) => {
+            if let Some(peer) = &conn.peer_header {
+                vacant.insert(peer.clone());
+            }
+        }
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
-        let proto = if conn.tls { "https" } else { "http" };
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    }
+    let proto = if conn.tls { "https" } else { "http" };
+    headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(proto));
 }
 
 fn filter_response_headers(headers: &mut HeaderMap) {
@@ -222,6 +292,47 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn gateway_cookie_is_stripped_and_other_cookies_kept() {
+        let mut only = HeaderMap::new();
+        only.append(header::COOKIE, HeaderValue::from_static("FCTF_Auth_Token=abc"));
+        strip_gateway_cookie(&mut only);
+        assert!(!only.contains_key(header::COOKIE));
+
+        let mut untouched = HeaderMap::new();
+        untouched.append(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
+        strip_gateway_cookie(&mut untouched);
+        assert_eq!(untouched.get(header::COOKIE).unwrap(), "a=1;b=2", "left byte for byte");
+
+        let mut mixed = HeaderMap::new();
+        mixed.append(header::COOKIE, HeaderValue::from_static("a=1; FCTF_Auth_Token=abc"));
+        mixed.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        strip_gateway_cookie(&mut mixed);
+        let values: Vec<_> = mixed.get_all(header::COOKIE).iter().collect();
+        assert_eq!(values, vec!["a=1; b=2"]);
+    }
+
+    #[test]
+    fn connection_options_that_name_no_header_are_skipped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        let mut clean = HeaderMap::new();
+        clean.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        remove_hop_by_hop(&mut clean);
+        assert_eq!(clean.len(), 1);
+    }
+
+    #[test]
+    fn hop_by_hop_index_matches_the_list() {
+        for (index, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(index));
+        }
+        assert_eq!(hop_by_hop_index(&header::ACCEPT), None);
     }
 
     #[test]

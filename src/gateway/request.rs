@@ -9,11 +9,10 @@
 //! every request. The access line's strings are only built when that log target is enabled.
 
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::uri::Authority;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -22,36 +21,8 @@ use crate::gateway::auth::{self, UrlToken};
 use crate::gateway::body::{ACCESS_TARGET, AccessRecord, ResponseBody};
 use crate::gateway::error::{Error, plain_response};
 use crate::gateway::http::ConnInfo;
-use crate::gateway::limits::token_key;
+use crate::gateway::verified::Authorized;
 use crate::gateway::{Shared, proxy};
-
-/// A verified token and what it resolves to.
-pub(crate) struct Authorized {
-    pub(crate) token: String,
-    pub(crate) claims: TokenClaims,
-    /// The upstream, or `None` when the route names no usable address.
-    pub(crate) authority: Option<Authority>,
-    /// `(team, challenge)` for access logs.
-    pub(crate) labels: Option<(i64, i64)>,
-    key: OnceLock<String>,
-}
-
-impl Authorized {
-    fn new(shared: &Shared, token: &str, claims: TokenClaims) -> Self {
-        Self {
-            token: token.to_owned(),
-            authority: shared.routes.authority(&claims.route),
-            labels: crate::gateway::route::team_and_challenge(&claims.route),
-            claims,
-            key: OnceLock::new(),
-        }
-    }
-
-    /// The token's fragment in cache keys.
-    pub(crate) fn token_key(&self) -> &str {
-        self.key.get_or_init(|| token_key(&self.token))
-    }
-}
 
 /// Answers one request.
 pub(crate) async fn handle(
@@ -108,10 +79,9 @@ async fn decide(
     }
     if let Some(url_token) = auth::url_token(request.uri()) {
         match shared.authorize(&url_token.token).await {
-            Ok(claims) => {
-                let authorized = Arc::new(Authorized::new(shared, &url_token.token, claims));
+            Ok(authorized) => {
                 record.auth = Some(authorized.clone());
-                if !shared.limits.allow_http_token(|| authorized.token_key().to_owned(), client_ip).await {
+                if !shared.limits.allow_http_token(&authorized, client_ip).await {
                     return Err(Error::RateLimited);
                 }
                 let secure = conn.tls || shared.trusted.forwarded_https(conn.peer, request.headers());
@@ -124,15 +94,15 @@ async fn decide(
                     return Err(url_error);
                 }
                 return match cookie_auth(shared, conn, request.headers()).await {
-                    Ok(authorized) => proxy_with(shared, conn, client_ip, request, authorized, record).await,
+                    Ok(cookie) => proxy_with(shared, conn, client_ip, request, cookie, record).await,
                     Err(Error::MissingToken) => Err(url_error),
                     Err(cookie_error) => Err(cookie_error),
                 };
             }
         }
     }
-    let authorized = cookie_auth(shared, conn, request.headers()).await?;
-    proxy_with(shared, conn, client_ip, request, authorized, record).await
+    let cookie = cookie_auth(shared, conn, request.headers()).await?;
+    proxy_with(shared, conn, client_ip, request, cookie, record).await
 }
 
 async fn proxy_with(
@@ -140,41 +110,62 @@ async fn proxy_with(
     conn: &ConnInfo,
     client_ip: IpAddr,
     request: Request<Incoming>,
-    authorized: Arc<Authorized>,
+    cookie: CookieAuth,
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, Error> {
+    let authorized = cookie.authorized;
     record.auth = Some(authorized.clone());
-    if !shared.limits.allow_http_token(|| authorized.token_key().to_owned(), client_ip).await {
+    if !shared.limits.allow_http_token(&authorized, client_ip).await {
         return Err(Error::RateLimited);
     }
-    proxy::forward(shared, conn, request, &authorized, record).await
+    proxy::forward(shared, conn, request, &authorized, cookie.other_cookies, record).await
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// A request authenticated by a gateway cookie.
+struct CookieAuth {
+    authorized: Arc<Authorized>,
+    /// The `Cookie` headers also carry other cookies (else the proxy drops them whole).
+    other_cookies: bool,
+}
+
 /// The first gateway cookie that authorizes; the first failure when none does.
-async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> Result<Arc<Authorized>, Error> {
+async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> Result<CookieAuth, Error> {
     let mut first_error = None;
+    let mut found = None;
+    let mut other_cookies = false;
     for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
+        let Ok(text) = value.to_str() else {
+            other_cookies = true;
+            continue;
+        };
         for (name, token) in auth::cookie_pairs(text) {
             if name != auth::COOKIE_NAME {
+                other_cookies = true;
+                continue;
+            }
+            if found.is_some() {
                 continue;
             }
             match authorize_remembered(shared, conn, token).await {
-                Ok(authorized) => return Ok(authorized),
+                Ok(authorized) => found = Some(authorized),
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
             }
         }
     }
-    Err(first_error.unwrap_or(Error::MissingToken))
+    match found {
+        Some(authorized) => Ok(CookieAuth { authorized, other_cookies }),
+        None => Err(first_error.unwrap_or(Error::MissingToken)),
+    }
 }
 
-/// Verifies `token`, reusing the connection's last verification when it is the same token.
+/// Verifies `token`, reusing the connection's last verification when it is the same token
+/// (expiry and liveness are still checked).
 async fn authorize_remembered(shared: &Shared, conn: &ConnInfo, token: &str) -> Result<Arc<Authorized>, Error> {
     let remembered = conn.last_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     if let Some(authorized) = remembered.filter(|authorized| authorized.token == token) {
@@ -182,15 +173,10 @@ async fn authorize_remembered(shared: &Shared, conn: &ConnInfo, token: &str) -> 
         if now > authorized.claims.exp {
             return Err(Error::InvalidToken(TokenError::Expired { exp: authorized.claims.exp, now }));
         }
-        if let Some(instance_id) = authorized.claims.instance_id
-            && !shared.limits.is_live(instance_id).await
-        {
-            return Err(Error::InstanceStopped);
-        }
+        shared.check_live(&authorized).await?;
         return Ok(authorized);
     }
-    let claims = shared.authorize(token).await?;
-    let authorized = Arc::new(Authorized::new(shared, token, claims));
+    let authorized = shared.authorize(token).await?;
     *conn.last_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(authorized.clone());
     Ok(authorized)
 }

@@ -15,11 +15,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::uri::Authority;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::domain::InstanceId;
-use crate::gateway::limits::{CapRefusal, Leases, token_key};
+use crate::gateway::limits::{CapRefusal, Leases};
 use crate::gateway::session::{Counted, GaugeGuard, watch};
 use crate::gateway::tls::{self, ClientStream};
 use crate::gateway::{Error, Shared};
@@ -114,8 +115,8 @@ async fn session(shared: &Shared, client: &mut ClientStream, ip: IpAddr, leases:
     if token.is_empty() {
         return refuse_auth(shared, client, ip, "empty token").await;
     }
-    let claims = match shared.authorize(&token).await {
-        Ok(claims) => claims,
+    let authorized = match shared.authorize(&token).await {
+        Ok(authorized) => authorized,
         Err(error) => {
             let reason = match &error {
                 Error::InvalidToken(token_error) => token_error.to_string(),
@@ -124,7 +125,8 @@ async fn session(shared: &Shared, client: &mut ClientStream, ip: IpAddr, leases:
             return refuse_auth(shared, client, ip, &reason).await;
         }
     };
-    let (team, challenge) = crate::gateway::route::team_and_challenge(&claims.route).unzip();
+    let claims = &authorized.claims;
+    let (team, challenge) = authorized.labels.unzip();
     let instance = claims.instance_id.map(InstanceId::get);
     let log = |event: &'static str, reason: Option<&str>| {
         tracing::info!(
@@ -139,14 +141,13 @@ async fn session(shared: &Shared, client: &mut ClientStream, ip: IpAddr, leases:
             client = %ip,
         );
     };
-    let key = token_key(&token);
-    if !shared.limits.allow_tcp_token(&key, ip).await {
+    if !shared.limits.allow_tcp_token(&authorized, ip).await {
         shared.metrics.tcp_rate_limited.inc();
         log("rate_limited", None);
         let _ = client.write_all(RATE_LIMITED).await;
         return;
     }
-    if let Err(refusal) = shared.limits.tcp_token(leases, &key).await {
+    if let Err(refusal) = shared.limits.tcp_token(leases, authorized.token_key()).await {
         shared.metrics.tcp_refused_caps.inc();
         log(refusal_event(refusal), None);
         let _ = client.write_all(TOO_MANY).await;
@@ -155,10 +156,13 @@ async fn session(shared: &Shared, client: &mut ClientStream, ip: IpAddr, leases:
     if client.write_all(GRANTED).await.is_err() || client.flush().await.is_err() {
         return;
     }
-    let Some(mut upstream) = dial(shared, &claims.route).await else {
-        log("dial_failed", None);
-        let _ = client.write_all(DIAL_FAILED).await;
-        return;
+    let mut upstream = match dial(shared, authorized.authority.as_ref()).await {
+        Ok(upstream) => upstream,
+        Err(reason) => {
+            log("dial_failed", Some(reason));
+            let _ = client.write_all(DIAL_FAILED).await;
+            return;
+        }
     };
     if !leftover.is_empty() && upstream.write_all(&leftover).await.is_err() {
         log("dial_failed", Some("upstream closed"));
@@ -204,19 +208,21 @@ async fn refuse_auth(shared: &Shared, client: &mut ClientStream, ip: IpAddr, rea
     let _ = client.flush().await;
 }
 
-async fn dial(shared: &Shared, route: &str) -> Option<TcpStream> {
-    let authority = shared.routes.authority(route)?;
+/// Connects to the route's upstream within `tcp_dial_timeout_secs`; the error is the reason
+/// logged.
+async fn dial(shared: &Shared, authority: Option<&Authority>) -> Result<TcpStream, &'static str> {
+    let authority = authority.ok_or("no usable route")?;
     let wait = Duration::from_secs(shared.cfg.tcp_dial_timeout_secs);
     match tokio::time::timeout(wait, TcpStream::connect(authority.as_str())).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
-            Some(stream)
+            Ok(stream)
         }
         Ok(Err(error)) => {
             tracing::debug!(upstream = %authority, %error, "tcp upstream dial failed");
-            None
+            Err("connect failed")
         }
-        Err(_elapsed) => None,
+        Err(_elapsed) => Err("connect timed out"),
     }
 }
 

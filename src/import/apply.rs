@@ -5,11 +5,13 @@
 //! with what is stored and rewritten only when they differ: flags, tags and topics as ordered
 //! lists; hints as ordered `(title, content, cost, prerequisites)` lists (a rewrite keeps the
 //! unlocks of unchanged hints, admin-api D7); files by basename and SHA-1 (an unchanged file is
-//! not rewritten, a changed one keeps its location). Requirements and `next` are resolved after
+//! not rewritten, a changed one keeps its location); a write-up's images likewise, as solution
+//! files whose links the stored text points at. Requirements and `next` are resolved after
 //! every challenge of the batch exists, so they may name each other. Running the same import
 //! twice therefore changes nothing the second time.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -81,7 +83,7 @@ pub async fn stage(store: &Store, storage: &FileStorage, plan: &ChallengePlan) -
     changed |= sync_topics(store, &challenge, plan).await?;
     changed |= sync_hints(store, &challenge, plan).await?;
     changed |= sync_files(store, storage, &challenge, plan).await?;
-    changed |= sync_solution(store, &challenge, plan).await?;
+    changed |= sync_solution(store, storage, &challenge, plan).await?;
     if changed && action == Action::Unchanged {
         action = Action::Updated;
     }
@@ -298,25 +300,82 @@ async fn sync_files(
     Ok(changed)
 }
 
-async fn sync_solution(store: &Store, challenge: &Challenge, plan: &ChallengePlan) -> Result<bool, String> {
-    let Some((content, state)) = &plan.solution else { return Ok(false) };
+async fn sync_solution(
+    store: &Store,
+    storage: &FileStorage,
+    challenge: &Challenge,
+    plan: &ChallengePlan,
+) -> Result<bool, String> {
+    let Some(solution_plan) = &plan.solution else { return Ok(false) };
+    let mut images: Vec<(PathBuf, String, Vec<u8>)> = Vec::new();
+    for image in &solution_plan.images {
+        if images.iter().any(|(file, _, _)| *file == image.file) {
+            continue;
+        }
+        let name = image.file.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
+        validate_name(&name).map_err(|error| format!("solution: image {name:?}: {error}"))?;
+        let bytes =
+            std::fs::read(&image.file).map_err(|error| format!("solution: {}: {error}", image.file.display()))?;
+        images.push((image.file.clone(), name, bytes));
+    }
     let existing = store
         .list_solutions()
         .await
         .map_err(message)?
         .into_iter()
         .find(|solution| solution.challenge_id == challenge.id);
-    match existing {
-        Some(solution) if solution.content == *content && solution.state == *state => Ok(false),
-        Some(solution) => {
-            store.update_solution(solution.id, content, state).await.map_err(message)?;
-            Ok(true)
-        }
+    let mut changed = false;
+    let solution = match existing {
+        Some(solution) => solution,
         None => {
-            store.create_solution(challenge.id, content, state).await.map_err(message)?;
-            Ok(true)
+            changed = true;
+            store.create_solution(challenge.id, "", &solution_plan.state).await.map_err(message)?
+        }
+    };
+    let stored: Vec<_> = store
+        .list_file_records()
+        .await
+        .map_err(message)?
+        .into_iter()
+        .filter(|record| record.solution_id == Some(solution.id))
+        .collect();
+    let basename = |location: &str| location.rsplit('/').next().unwrap_or(location).to_owned();
+    for record in &stored {
+        if !images.iter().any(|(_, name, _)| *name == basename(&record.file.location)) {
+            store
+                .delete_file_locked(record.file.id, async |location: &str| storage.remove(location).await)
+                .await
+                .map_err(message)?;
+            changed = true;
         }
     }
+    let owner = crate::store::FileOwner { solution_id: Some(solution.id), ..Default::default() };
+    let mut locations: HashMap<PathBuf, String> = HashMap::new();
+    for (file, name, bytes) in &images {
+        let sha1 = sha1_hex(bytes);
+        let current = stored.iter().find(|record| basename(&record.file.location) == *name);
+        let unchanged = current.is_some_and(|record| {
+            record.file.sha1sum.as_deref() == Some(sha1.as_str())
+                && storage.path_of(&record.file.location).is_ok_and(|path| path.is_file())
+        });
+        let location =
+            current.map(|record| record.file.location.clone()).unwrap_or_else(|| format!("{}/{name}", random_dir()));
+        if !unchanged {
+            let target = location.as_str();
+            store
+                .commit_file_locked("solution", &location, &owner, async move || storage.write(target, bytes).await)
+                .await
+                .map_err(message)?;
+            changed = true;
+        }
+        locations.insert(file.clone(), location);
+    }
+    let content = solution_plan.rewritten(|file| locations.get(file).cloned());
+    if solution.content != content || solution.state != solution_plan.state {
+        store.update_solution(solution.id, &content, &solution_plan.state).await.map_err(message)?;
+        changed = true;
+    }
+    Ok(changed)
 }
 
 async fn resolve(store: &Store, reference: &ChallengeRef) -> Result<Option<ChallengeId>, String> {

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod event;
+pub mod solution;
 pub mod yml;
 
 use std::collections::HashSet;

@@ -5,16 +5,27 @@
 //! `flags` (strings, or `{type, content, data}`), `topics`, `tags`, `files` (paths relative to
 //! the yml), `hints` (strings, or `{content, cost, title, key, requirements}`), `requirements`
 //! (names or ids, or `{prerequisites, anonymize}`), `next` (a name, an id or null), `state`,
-//! `solution` (a path, or `{path, state}`; its text is stored as is, images are not uploaded).
-//! fctf's deployment fields (see `api::admin::challenge_fields`) go under `extra` (ctfcli
-//! then sends them too) or under a dedicated `deploy:` mapping that only fctf reads (use it
-//! when you also `ctf challenge verify`, which compares `extra`). `deploy` wins over `extra`.
+//! `solution` (a path, or `{path, state}`: see [`super::solution`]).
+//! fctf's deployment fields (see `api::admin::challenge_fields`) live in one of two places
+//! (`deploy` wins when both name a key):
+//! - under `extra`: ctfcli sends them with the challenge (`install`, `sync`), and `verify`
+//!   stays in sync as long as the value does not decay: ctfcli compares `extra` only with the
+//!   `initial`/`decay`/`minimum` it reads back, which fctf returns for decaying challenges
+//!   only (and `mirror` then rewrites `extra` without them);
+//! - under `deploy:` (the documented home, needed for decaying challenges): only `fctf
+//!   challenge import` reads it; ctfcli keeps the key untouched, never sends or compares it,
+//!   and its `sync` (a partial update) leaves the imported settings in place.
+//!
+//! `tests/ctfcli/challenges` has one of each, checked end to end by `tests/ctfcli/run.sh`.
 //! ctfcli-only keys (`author`, `version`, `image`, `protocol`, `host`, `healthcheck`) are
 //! ignored.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+
+use super::solution::solution_of;
+pub use super::solution::{ImageRef, SolutionPlan};
 
 /// A flag to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +87,11 @@ pub struct ChallengePlan {
     pub requirements: Option<(Vec<ChallengeRef>, Value)>,
     /// The next challenge (`None`: clear it, as ctfcli does when `next` is absent).
     pub next: Option<ChallengeRef>,
-    /// Solution text and state, when given.
-    pub solution: Option<(String, String)>,
+    /// The write-up, when given.
+    pub solution: Option<SolutionPlan>,
 }
 
-fn text_of(value: &Value) -> Option<String> {
+pub(super) fn text_of(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),
@@ -279,36 +290,6 @@ pub fn parse(path: &Path, text: &str) -> Result<ChallengePlan, Vec<String>> {
         next,
         solution,
     })
-}
-
-fn solution_of(root: &Map<String, Value>, directory: &Path, problems: &mut Vec<String>) -> Option<(String, String)> {
-    let (relative, state) = match root.get("solution") {
-        None | Some(Value::Null) => return None,
-        Some(Value::String(path)) => (path.clone(), "hidden".to_owned()),
-        Some(Value::Object(object)) => {
-            let Some(path) = object.get("path").and_then(text_of) else {
-                problems.push("solution: needs a path".to_owned());
-                return None;
-            };
-            let state = object.get("state").and_then(text_of).unwrap_or_else(|| "hidden".into());
-            if !matches!(state.as_str(), "hidden" | "visible" | "solved") {
-                problems.push("solution: state must be hidden, visible or solved".to_owned());
-                return None;
-            }
-            (path, state)
-        }
-        Some(_) => {
-            problems.push("solution: must be a path or {path, state}".to_owned());
-            return None;
-        }
-    };
-    match std::fs::read_to_string(directory.join(&relative)) {
-        Ok(content) => Some((content, state)),
-        Err(error) => {
-            problems.push(format!("solution: cannot read {relative}: {error}"));
-            None
-        }
-    }
 }
 
 /// The `challenge.yml` files an argument names: the file itself, `<dir>/challenge.yml`, or

@@ -412,6 +412,26 @@ impl Store {
         })
     }
 
+    /// Replaces an award's name, description, value, category and icon (its owners and date
+    /// stay); `NotFound` when it does not exist.
+    pub async fn update_award(&self, id: i64, award: &NewAward) -> Result<Award, StoreError> {
+        let result = sqlx::query(
+            "UPDATE awards SET name = $2, description = $3, value = $4, category = $5, icon = $6 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&award.name)
+        .bind(&award.description)
+        .bind(award.value)
+        .bind(&award.category)
+        .bind(&award.icon)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.get_award(id).await
+    }
+
     /// Reads an announcement; `NotFound` when it does not exist.
     pub async fn get_notification(&self, id: i64) -> Result<Notification, StoreError> {
         let row = sqlx::query(

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::scoring::recompute_value_in;
+use super::submissions::{SUBMISSION_COLUMNS, insert_solve_in, insert_submission_in};
 use super::{Account, Store, StoreError, Submission, SubmissionKind};
 use crate::domain::{ChallengeId, SubmissionId, TeamId, UserId};
 
@@ -92,22 +93,6 @@ fn bind_filter<'q>(query: AnyQuery<'q>, filter: &'q SubmissionFilter) -> AnyQuer
         .bind(filter.provided_like.as_ref().map(|text| format!("%{}%", text.replace(['%', '_'], ""))))
 }
 
-fn submission_of(row: &sqlx::any::AnyRow) -> Result<Submission, sqlx::Error> {
-    let kind: String = row.try_get("type")?;
-    Ok(Submission {
-        id: SubmissionId(row.try_get("id")?),
-        challenge_id: ChallengeId(row.try_get("challenge_id")?),
-        account: Account {
-            user_id: UserId(row.try_get("user_id")?),
-            team_id: row.try_get::<Option<i64>, _>("team_id")?.map(TeamId),
-        },
-        ip: row.try_get("ip")?,
-        provided: row.try_get("provided")?,
-        kind: kind.parse().map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
-        date: row.try_get("date")?,
-    })
-}
-
 impl Store {
     /// Submissions matching `filter`, oldest first, `limit` rows after `offset`.
     pub async fn list_submissions_filtered(
@@ -116,12 +101,10 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Submission>, StoreError> {
-        let sql = format!(
-            "SELECT id, challenge_id, user_id, team_id, ip, provided, type, date FROM submissions WHERE {FILTER_SQL} \
-             ORDER BY id LIMIT $8 OFFSET $9"
-        );
+        let sql =
+            format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE {FILTER_SQL} ORDER BY id LIMIT $8 OFFSET $9");
         let rows = bind_filter(sqlx::query(&sql), filter).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(submission_of).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(Submission::from_row).collect::<Result<_, _>>()?)
     }
 
     /// Counts submissions matching `filter`.
@@ -146,32 +129,9 @@ impl Store {
         if !self.lock_row(&mut transaction, "challenges", challenge_id.get()).await? {
             return Err(StoreError::NotFound);
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(challenge_id.get())
-        .bind(account.user_id.get())
-        .bind(account.team_id.map(TeamId::get))
-        .bind(ip)
-        .bind(provided)
-        .bind(kind.as_str())
-        .bind(date)
-        .fetch_one(&mut *transaction)
-        .await?;
+        let id = insert_submission_in(&mut transaction, challenge_id, account, kind, provided, ip, date).await?;
         if kind == SubmissionKind::Correct {
-            let solved: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO solves (id, challenge_id, user_id, team_id, date) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT DO NOTHING RETURNING id",
-            )
-            .bind(id)
-            .bind(challenge_id.get())
-            .bind(account.user_id.get())
-            .bind(account.team_id.map(TeamId::get))
-            .bind(date)
-            .fetch_optional(&mut *transaction)
-            .await?;
-            if solved.is_none() {
+            if !insert_solve_in(&mut transaction, id, challenge_id, account, date).await? {
                 transaction.rollback().await?;
                 return Ok(None);
             }
@@ -187,30 +147,17 @@ impl Store {
         let original = self.get_submission(id).await?;
         let mut transaction = self.begin_write().await?;
         self.lock_row(&mut transaction, "challenges", original.challenge_id.get()).await?;
-        let new_id: i64 = sqlx::query_scalar(
-            "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
-             VALUES ($1, $2, $3, $4, $5, 'correct', $6) RETURNING id",
+        let new_id = insert_submission_in(
+            &mut transaction,
+            original.challenge_id,
+            original.account,
+            SubmissionKind::Correct,
+            &original.provided,
+            original.ip.as_deref(),
+            original.date,
         )
-        .bind(original.challenge_id.get())
-        .bind(original.account.user_id.get())
-        .bind(original.account.team_id.map(TeamId::get))
-        .bind(&original.ip)
-        .bind(&original.provided)
-        .bind(original.date)
-        .fetch_one(&mut *transaction)
         .await?;
-        let solved: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO solves (id, challenge_id, user_id, team_id, date) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(new_id)
-        .bind(original.challenge_id.get())
-        .bind(original.account.user_id.get())
-        .bind(original.account.team_id.map(TeamId::get))
-        .bind(original.date)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        if solved.is_none() {
+        if !insert_solve_in(&mut transaction, new_id, original.challenge_id, original.account, original.date).await? {
             transaction.rollback().await?;
             return Ok(MarkOutcome::AlreadySolved);
         }
@@ -371,6 +318,19 @@ impl Store {
         );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(|row| Ok((row.try_get("k")?, row.try_get("n")?))).collect()
+    }
+
+    /// The distinct `(account id, challenge)` pairs with at least one submission of any type;
+    /// the account is the team in teams mode (submissions without a team are left out), the
+    /// user otherwise.
+    pub async fn submitted_pairs(&self, teams_mode: bool) -> Result<Vec<(i64, ChallengeId)>, StoreError> {
+        let sql = if teams_mode {
+            "SELECT DISTINCT team_id AS account_id, challenge_id FROM submissions WHERE team_id IS NOT NULL"
+        } else {
+            "SELECT DISTINCT user_id AS account_id, challenge_id FROM submissions"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("account_id")?, ChallengeId(row.try_get("challenge_id")?)))).collect()
     }
 
     /// Solves per challenge by visible accounts (neither the user nor its team hidden or banned).

@@ -63,6 +63,7 @@ pub mod testing;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use admin_accounts::{ImportTeam, ImportUser, ImportedAccounts};
 pub use admin_edits::{FileCommitError, FileOwner, FileRecord, Topic};
 pub use admin_results::{MarkOutcome, ScoreEvent, Standing, SubmissionFilter};
 pub use audit::{ActionLog, AuditEntry, AuditQuery, CheatEvent, NewActionLog, NewAuditEntry, NewCheatEvent};

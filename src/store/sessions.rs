@@ -104,6 +104,13 @@ impl Store {
         Ok(row.as_ref().map(Session::from_row).transpose()?)
     }
 
+    /// The user's newest `limit` sessions, active or not, newest first (for the admin UI).
+    pub async fn list_user_sessions(&self, user_id: UserId, limit: i64) -> Result<Vec<Session>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY id DESC LIMIT $2");
+        let rows = sqlx::query(&sql).bind(user_id.get()).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(Session::from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Revokes one session (logout); false when it was not active.
     pub async fn revoke_session(&self, token_id: &str) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE token_id = $1 AND revoked_at IS NULL")

@@ -11,8 +11,8 @@
 
 use std::str::FromStr;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::audit::insert_action_log;
 use super::scoring::recompute_value_in;
@@ -92,7 +92,8 @@ pub struct Submission {
 }
 
 impl Submission {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+    /// Maps a row selected with [`SUBMISSION_COLUMNS`] (shared with `admin_results`).
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         let kind: String = row.try_get("type")?;
         Ok(Submission {
             id: SubmissionId(row.try_get("id")?),
@@ -123,7 +124,56 @@ pub enum SolveOutcome {
     AlreadySolved,
 }
 
-const SUBMISSION_COLUMNS: &str = "id, challenge_id, user_id, team_id, ip, provided, type, date";
+/// The columns [`Submission::from_row`] reads.
+pub(super) const SUBMISSION_COLUMNS: &str = "id, challenge_id, user_id, team_id, ip, provided, type, date";
+
+/// Inserts one submission row in `transaction`; returns its id.
+pub(super) async fn insert_submission_in(
+    transaction: &mut Transaction<'static, Any>,
+    challenge_id: ChallengeId,
+    account: Account,
+    kind: SubmissionKind,
+    provided: &str,
+    ip: Option<&str>,
+    date: i64,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(challenge_id.get())
+    .bind(account.user_id.get())
+    .bind(account.team_id.map(TeamId::get))
+    .bind(ip)
+    .bind(provided)
+    .bind(kind.as_str())
+    .bind(date)
+    .fetch_one(&mut **transaction)
+    .await?)
+}
+
+/// Inserts the solve of the correct submission `submission_id`; false (nothing inserted) when
+/// the account had already solved the challenge (the unique solve indexes, see the module docs).
+pub(super) async fn insert_solve_in(
+    transaction: &mut Transaction<'static, Any>,
+    submission_id: i64,
+    challenge_id: ChallengeId,
+    account: Account,
+    date: i64,
+) -> Result<bool, StoreError> {
+    let solved: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO solves (id, challenge_id, user_id, team_id, date) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(submission_id)
+    .bind(challenge_id.get())
+    .bind(account.user_id.get())
+    .bind(account.team_id.map(TeamId::get))
+    .bind(date)
+    .fetch_optional(&mut **transaction)
+    .await?;
+    Ok(solved.is_some())
+}
 
 /// `AND <account condition>` on a table with `user_id` and `team_id`, parameters `$a`, `$b`.
 pub(crate) fn account_condition(table: &str, user_param: usize, team_param: usize) -> String {
@@ -173,30 +223,10 @@ impl Store {
         if decays == 1 && !self.lock_row(&mut transaction, "challenges", challenge_id.get()).await? {
             return Err(StoreError::NotFound);
         }
-        let submission_id: i64 = sqlx::query_scalar(
-            "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
-             VALUES ($1, $2, $3, $4, $5, 'correct', $6) RETURNING id",
-        )
-        .bind(challenge_id.get())
-        .bind(account.user_id.get())
-        .bind(account.team_id.map(TeamId::get))
-        .bind(ip)
-        .bind(provided)
-        .bind(now)
-        .fetch_one(&mut *transaction)
-        .await?;
-        let solve_id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO solves (id, challenge_id, user_id, team_id, date) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(submission_id)
-        .bind(challenge_id.get())
-        .bind(account.user_id.get())
-        .bind(account.team_id.map(TeamId::get))
-        .bind(now)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        if solve_id.is_none() {
+        let submission_id =
+            insert_submission_in(&mut transaction, challenge_id, account, SubmissionKind::Correct, provided, ip, now)
+                .await?;
+        if !insert_solve_in(&mut transaction, submission_id, challenge_id, account, now).await? {
             transaction.rollback().await?;
             return Ok(SolveOutcome::AlreadySolved);
         }

@@ -64,6 +64,9 @@ pub struct Layout {
     pub live_events: Option<String>,
     /// Reload the page after this many seconds (works without JavaScript).
     pub refresh: Option<u32>,
+    /// The request's path and query: where `refresh` goes. Explicit, because a refresh to the
+    /// current address would only scroll when that address has a fragment (`#instance`).
+    pub path: String,
     /// A banner under the top bar (e.g. event state).
     pub banner: Option<String>,
 }
@@ -83,6 +86,7 @@ impl Layout {
             theme: browser.theme().to_owned(),
             live_events: None,
             refresh: None,
+            path: browser.path.clone(),
             banner: None,
         }
     }

@@ -11,60 +11,21 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname, resolve } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { chromium } from "playwright-core";
+import { join } from "node:path";
+import { DESKTOP, shots, sleep, launchChromium, startFctf } from "./support.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const binary = process.env.PORTAL_TEST_BIN || join(root, "target/debug/fctf");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = join(here, "screenshots");
-const DESKTOP = { width: 1366, height: 768 };
 const ADMIN_PASSWORD = "Adm1n!password";
 const PLAYER_PASSWORD = "Pl4yer!password";
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
-
-let dataDir;
-let server;
-let serverLog = "";
+let fctf;
 let base;
-let adminToken;
 let browser;
 let page;
 let dynamicId;
 let playerId;
 let teamId;
 
-async function admin(method, path, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Token ${adminToken}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = { raw: text }; }
-  assert.ok(response.ok, `${method} ${path} -> ${response.status} ${text}`);
-  return json;
-}
+const admin = (method, path, body) => fctf.admin(method, path, body);
 
 async function shoot(name) {
   await page.waitForLoadState("load");
@@ -94,38 +55,8 @@ function row(text) {
 
 describe("admin UI", { timeout: 300_000 }, () => {
   before(async () => {
-    assert.ok(existsSync(binary), `build the binary first: ${binary}`);
-    mkdirSync(shots, { recursive: true });
-    dataDir = mkdtempSync(join(tmpdir(), "fctf-admin-ui-"));
-    const ports = { api: await freePort(), center: await freePort(), http: await freePort(), tcp: await freePort(), ops: await freePort() };
-    base = `http://127.0.0.1:${ports.api}`;
-    const env = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("FCTF_"))),
-      FCTF_DATA_DIR: dataDir,
-      FCTF_API__LISTEN: `127.0.0.1:${ports.api}`,
-      FCTF_API__PUBLIC_URL: base,
-      FCTF_CENTER__LISTEN: `127.0.0.1:${ports.center}`,
-      FCTF_GATEWAY__HTTP_LISTEN: `127.0.0.1:${ports.http}`,
-      FCTF_GATEWAY__TCP_LISTEN: `127.0.0.1:${ports.tcp}`,
-      FCTF_GATEWAY__PUBLIC_HOST: "gateway.fctf.test",
-      FCTF_OPS__LISTEN: `127.0.0.1:${ports.ops}`,
-      FCTF_LOG__LEVEL: "warn",
-    };
-    const { stdout } = await promisify(execFile)(binary, ["admin", "create", "--name", "admin", "--password", ADMIN_PASSWORD], { env });
-    adminToken = (stdout.match(/admin API token: (\S+)/) || [])[1];
-    assert.ok(adminToken, `no admin token in: ${stdout}`);
-    server = spawn(binary, ["--role", "all"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    server.stdout.on("data", (chunk) => { serverLog += chunk; });
-    server.stderr.on("data", (chunk) => { serverLog += chunk; });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        if ((await fetch(`${base}/healthz`)).ok) break;
-      } catch { /* not up yet */ }
-      assert.ok(server.exitCode === null, `fctf exited early:\n${serverLog}`);
-      assert.ok(Date.now() < deadline, `fctf did not come up:\n${serverLog}`);
-      await sleep(250);
-    }
+    fctf = await startFctf({ prefix: "fctf-admin-ui-", adminPassword: ADMIN_PASSWORD, env: { FCTF_GATEWAY__PUBLIC_HOST: "gateway.fctf.test" } });
+    base = fctf.base;
     const now = Math.floor(Date.now() / 1000);
     await admin("PATCH", "/api/v1/configs", { ctf_name: "Admin UI CTF", start: String(now - 3600), end: String(now + 86400) });
     // What `ctf challenge install` does: POST /api/v1/challenges with a token.
@@ -135,10 +66,7 @@ describe("admin UI", { timeout: 300_000 }, () => {
     const team = await admin("POST", "/api/v1/teams", { name: "Red Team" });
     teamId = team.data.id;
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true });
     page = await context.newPage();
     page.on("dialog", (dialog) => dialog.accept());
@@ -146,11 +74,7 @@ describe("admin UI", { timeout: 300_000 }, () => {
 
   after(async () => {
     if (browser) await browser.close();
-    if (server && server.exitCode === null) {
-      server.kill("SIGTERM");
-      await Promise.race([new Promise((ok) => server.once("exit", ok)), sleep(10_000)]);
-    }
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (fctf) await fctf.stop();
   });
 
   it("logs in", async () => {
@@ -250,7 +174,7 @@ describe("admin UI", { timeout: 300_000 }, () => {
       await visit("/admin/instances");
       const text = (await row("Web server").count()) ? await row("Web server").textContent() : "";
       if (/running/.test(text)) break;
-      assert.ok(Date.now() < deadline, `instance not running: ${text}\n${serverLog}`);
+      assert.ok(Date.now() < deadline, `instance not running: ${text}\n${fctf.log}`);
       await sleep(1000);
     }
     assert.match(await row("Web server").textContent(), /Shared/);
@@ -344,5 +268,209 @@ describe("admin UI", { timeout: 300_000 }, () => {
     assert.equal(unlabelled, 0);
     await page.getByRole("button", { name: "Log out" }).click();
     await page.waitForURL(/\/admin\/login/);
+  });
+
+  // ---- Accounts: CSV import, brackets, custom fields, awards, the user page, audit ----------
+
+  // Logs in again (the test above logged out) and lands on `path`.
+  async function loginAgain(path) {
+    await page.goto(base + path);
+    if (/\/admin\/login/.test(page.url())) {
+      await page.getByLabel("Name").fill("admin");
+      await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+      await submit(page.getByRole("button", { name: "Log in" }));
+    }
+    assert.ok(page.url().startsWith(base + path), page.url());
+  }
+
+  // The form whose submit button is labelled `label`.
+  function formWith(label) {
+    return page.locator("form", { has: page.getByRole("button", { name: label, exact: true }) }).first();
+  }
+
+  // Laptop screen, keyboard and labels: the skip link comes first, every input is labelled,
+  // ids are unique and nothing overflows 1366 px sideways.
+  async function checkUsable(name) {
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content", name);
+    const problems = await page.evaluate(() => {
+      const found = [];
+      for (const input of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+        if (!input.labels || input.labels.length === 0) found.push(`unlabelled ${input.name}`);
+      }
+      const ids = [...document.querySelectorAll("[id]")].map((element) => element.id);
+      for (const id of ids) if (ids.indexOf(id) !== ids.lastIndexOf(id)) found.push(`duplicate id ${id}`);
+      if (document.documentElement.scrollWidth > window.innerWidth) found.push(`page is ${document.documentElement.scrollWidth}px wide`);
+      return found;
+    });
+    assert.deepEqual(problems, [], name);
+  }
+
+  it("imports users from a CSV, refusing a bad file and showing credentials once", async () => {
+    await loginAgain("/admin/users");
+    await submit(page.getByRole("link", { name: "Import CSV" }));
+    assert.match(await page.textContent("h1"), /Import users or teams/);
+    await shoot("import");
+    await checkUsable("import");
+    await page.getByLabel("Accounts in the file").selectOption("users");
+    await page.getByLabel("Or paste the CSV here").fill("name,email,team,country\nbob,bob@example.org,Blue Team,FR\nalice,not-an-email,,France\nbob,,,\n");
+    await submit(page.getByRole("button", { name: "Import", exact: true }));
+    assert.equal(await flash(), "2 rows have problems; nothing was imported");
+    assert.equal((await row("not-an-email").locator("td").first().textContent()).trim(), "3");
+    assert.match(await page.locator("table").first().textContent(), /name: alice is already taken/);
+    assert.match(await page.locator("table").first().textContent(), /bob appears twice/);
+    assert.match(await page.getByLabel("Or paste the CSV here").inputValue(), /bob@example.org/);
+    await shoot("import-errors");
+    const users = await admin("GET", "/api/v1/users?q=bob&field=name");
+    assert.equal(users.data.length, 0, "nothing imported");
+
+    await page.getByLabel("Or paste the CSV here").fill("");
+    await page.getByLabel("CSV file").setInputFiles({
+      name: "players.csv",
+      mimeType: "text/csv",
+      buffer: Buffer.from("name,email,team,country\r\nbob,bob@example.org,Blue Team,fr\r\ncarol,,Blue Team,\r\n"),
+    });
+    await submit(page.getByRole("button", { name: "Import", exact: true }));
+    assert.equal(await flash(), "Imported 2 user(s) and 1 new team(s)");
+    assert.match(await page.textContent("h1"), /Import done/);
+    await shoot("import-done");
+    await checkUsable("import-done");
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Download credentials (CSV)" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "credentials.csv");
+    const { readFileSync } = await import("node:fs");
+    const csv = readFileSync(await download.path(), "utf8");
+    const lines = csv.trim().split("\r\n");
+    assert.equal(lines[0], "name,email,team,password");
+    const [name, email, team, password] = lines[1].split(",");
+    assert.deepEqual([name, email, team], ["bob", "bob@example.org", "Blue Team"]);
+    assert.match(await row("bob@example.org").textContent(), new RegExp(password.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    // The generated password works for the player, and the page cannot show it again.
+    const login = await fetch(base + "/api/Auth/login-contestant", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: "bob", password }),
+    });
+    assert.ok(login.ok, await login.text());
+    await visit("/admin/import");
+    assert.doesNotMatch(await page.content(), new RegExp(password.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    const teams = await admin("GET", "/api/v1/teams?q=Blue&field=name");
+    assert.equal(teams.data.length, 1);
+    const bob = (await admin("GET", "/api/v1/users?q=bob&field=name")).data[0];
+    assert.equal(teams.data[0].captain_id, bob.id, "the first imported member captains a new team");
+  });
+
+  it("creates, edits and deletes brackets, custom fields and awards", async () => {
+    await loginAgain("/admin/brackets");
+    await page.getByLabel("Name", { exact: true }).fill("Students");
+    await page.getByLabel("Description").fill("Enrolled at a school or university.");
+    await submit(page.getByRole("button", { name: "Add bracket" }));
+    assert.equal(await flash(), "Bracket added");
+    await submit(row("Students").getByRole("link", { name: "Edit" }));
+    assert.match(await page.textContent("h1"), /Edit bracket: Students/);
+    await shoot("bracket-edit");
+    await checkUsable("bracket-edit");
+    await page.getByLabel("Name", { exact: true }).fill("Students and pupils");
+    await submit(page.getByRole("button", { name: "Save" }));
+    assert.equal(await flash(), "Bracket saved");
+    await shoot("brackets");
+    await checkUsable("brackets");
+
+    await visit("/admin/fields");
+    await page.getByLabel("Name", { exact: true }).fill("School");
+    await page.getByLabel("Required at registration").check();
+    await submit(page.getByRole("button", { name: "Add custom field" }));
+    assert.equal(await flash(), "Custom field added");
+    assert.match(await row("School").textContent(), /user.*text.*yes/);
+    await submit(row("School").getByRole("link", { name: "Edit" }));
+    await page.getByLabel("Shown on public profiles").check();
+    await submit(page.getByRole("button", { name: "Save" }));
+    assert.equal(await flash(), "Custom field saved");
+    await shoot("fields");
+    await checkUsable("fields");
+
+    await visit("/admin/awards");
+    const create = formWith("Add award");
+    await create.getByLabel("User id").fill(String(playerId));
+    await create.getByLabel("Name", { exact: true }).fill("Best write-up");
+    await create.getByLabel("Value (negative: penalty)").fill("50");
+    await create.getByLabel("Category").fill("bonus");
+    await submit(create.getByRole("button", { name: "Add award" }));
+    assert.equal(await flash(), "Award added");
+    await submit(row("Best write-up").getByRole("link", { name: "Edit" }));
+    await page.getByLabel("Value (negative: penalty)").fill("75");
+    await submit(page.getByRole("button", { name: "Save" }));
+    assert.equal(await flash(), "Award saved");
+    assert.match(await row("Best write-up").textContent(), /75/);
+    await shoot("awards");
+    await checkUsable("awards");
+    await page.getByLabel("User id").first().fill(String(playerId));
+    await submit(page.getByRole("button", { name: "Filter" }));
+    assert.ok(await row("Best write-up").count());
+    const awards = await admin("GET", `/api/v1/awards?user_id=${playerId}`);
+    assert.equal(awards.data[0].value, 75);
+  });
+
+  it("shows a user's page and acts on the account from it", async () => {
+    await loginAgain("/admin/users");
+    await submit(page.getByRole("link", { name: "alice", exact: true }));
+    assert.match(await page.textContent("h1"), /User: alice/);
+    assert.match(await page.textContent(".stats"), /Red Team/);
+    assert.ok(await row("Best write-up").count(), "awards are listed");
+    assert.match(await page.locator("table", { hasText: "Newest 10 sessions" }).textContent(), /ended|active/);
+    const profile = formWith("Save profile");
+    await profile.getByLabel("Affiliation").fill("Hanoi University");
+    await profile.getByLabel("School").fill("HUST");
+    await profile.getByLabel("Bracket").selectOption({ label: "Students and pupils" });
+    await submit(profile.getByRole("button", { name: "Save profile" }));
+    assert.equal(await flash(), "Profile saved");
+    assert.equal(await formWith("Save profile").getByLabel("School").inputValue(), "HUST");
+    const award = formWith("Add award");
+    await award.getByLabel("Name", { exact: true }).fill("Late flag");
+    await award.getByLabel("Value (negative: penalty)").fill("-10");
+    await submit(award.getByRole("button", { name: "Add award" }));
+    assert.equal(await flash(), "Award added");
+    assert.match(page.url(), new RegExp(`/admin/users/${playerId}\\?`));
+    await submit(page.getByRole("button", { name: "Hide", exact: true }));
+    assert.equal(await flash(), "User updated");
+    assert.match(page.url(), new RegExp(`/admin/users/${playerId}\\?`));
+    assert.match(await page.textContent(".stats"), /Status\s*verified, hidden/);
+    await shoot("user");
+    await checkUsable("user");
+    await submit(page.getByRole("button", { name: "Unhide", exact: true }));
+    const stored = await admin("GET", `/api/v1/users/${playerId}`);
+    assert.equal(stored.data.affiliation, "Hanoi University");
+    assert.equal(stored.data.hidden, false);
+    assert.equal(stored.data.fields.find((entry) => entry.name === "School").value, "HUST");
+    // Hidden and banned accounts stay listed for the organisers.
+    await visit("/admin/users");
+    await page.getByLabel("Show").selectOption("pending");
+    await submit(page.getByRole("button", { name: "Filter" }));
+    await shoot("users-pending");
+    await checkUsable("users-filtered");
+  });
+
+  it("audits preview and shared instance actions taken in the UI", async () => {
+    await loginAgain(`/admin/challenges/${dynamicId}/preview`);
+    await submit(page.getByRole("button", { name: "Start preview" }));
+    assert.match(await flash(), /Instance/);
+    await submit(page.getByRole("button", { name: "Stop preview" }));
+    assert.equal(await flash(), "Instance stopped");
+    // Every start and stop went through the admin API: one audit entry each, never a token.
+    const entries = (await admin("GET", "/api/v1/audit?target_type=instance")).data;
+    assert.deepEqual(
+      entries.map((entry) => [entry.action, entry.after.team_id, entry.after.challenge_id]),
+      [["stop", -1, dynamicId], ["start", -1, dynamicId], ["stop", -2, dynamicId], ["start", -2, dynamicId]],
+      "preview stop and start here; the shared instance's start and monitor stop earlier",
+    );
+    for (const entry of entries) {
+      assert.equal(entry.actor_name, "admin");
+      assert.equal(entry.after.token, undefined, "no gateway token in the audit log");
+    }
+    await visit("/admin/logs?target_type=instance");
+    assert.ok(await row("instance").count());
+    await shoot("logs-audit");
   });
 });

@@ -11,11 +11,14 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
-if ! command -v python3 >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq python3 >/dev/null
-fi
+# python3 serves the journey's challenge instance; openssl makes the gateway's test certificate.
+for tool in python3 openssl; do
+  if ! command -v "$tool" >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$tool" >/dev/null
+  fi
+done
 if [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi

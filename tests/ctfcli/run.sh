@@ -5,6 +5,9 @@
 # data directory, creates an admin token with `fctf admin create`, then runs `ctf challenge
 # install`, `verify`, `sync`, `verify`, `mirror` (and `mirror --skip-verify` on a copy that lost
 # a file) over tests/ctfcli/challenges/, checking exit codes, output and the server's state.
+# fctf's deployment fields travel under `extra` (Instance Web: ctfcli sends them) or under
+# `deploy:` (Dynamic Decay: only `fctf challenge import` reads them, and a later ctfcli sync
+# keeps them); `verify` reports both in sync.
 #
 # Environment: FCTF_BIN (binary), CTFCLI_VENV (reuse an existing venv with ctfcli 0.1.8
 # installed), KEEP_TMP=1 (keep the temporary directory for inspection).
@@ -114,6 +117,7 @@ warmup = warmup
 flag-kinds = flag-kinds
 file-bundle = file-bundle
 dynamic-decay = dynamic-decay
+instance-web = instance-web
 EOF
 }
 write_config "$project"
@@ -144,6 +148,14 @@ expect() { # DESCRIPTION EXPECTED_CODE PATTERN...
   pass "$description"
 }
 
+check_challenge() { # DESCRIPTION NAME PYTHON_EXPRESSION_ON_data (the admin detail of the named challenge)
+  local list id
+  list="$(api GET /api/v1/challenges?view=admin)" || { fail "$1 (list failed)" "$list"; return; }
+  id="$(BODY="$list" NAME="$2" "$py" -c "import json, os; print(next(c['id'] for c in json.loads(os.environ['BODY'])['data'] if c['name'] == os.environ['NAME']))")" \
+    || { fail "$1 (no challenge named $2)" "$list"; return; }
+  check_json "$1" "$3" "/api/v1/challenges/$id"
+}
+
 check_json() { # DESCRIPTION PYTHON_EXPRESSION_ON_data PATH
   local body
   body="$(api GET "$3")" || { fail "$1 (GET $3 failed)" "$body"; return; }
@@ -154,7 +166,6 @@ check_json() { # DESCRIPTION PYTHON_EXPRESSION_ON_data PATH
   fi
 }
 
-names=("Warmup" "Flag Kinds" "File Bundle" "Dynamic Decay")
 
 run_ctf "$project" challenge install
 expect "ctf challenge install" 0 "Success! All challenges installed!"
@@ -168,19 +179,23 @@ expect "ctf challenge sync" 0 "Success! All challenges synced!"
 
 run_ctf "$project" challenge verify
 expect "ctf challenge verify: everything in sync" 0 "Success! All challenges verified!" "Challenges in sync:" \
-  " - Warmup" " - Flag Kinds" " - File Bundle" " - Dynamic Decay"
+  " - Warmup" " - Flag Kinds" " - File Bundle" " - Dynamic Decay" " - Instance Web"
 grep -q "out of sync" <<<"$out" && fail "verify lists challenges out of sync" "$out"
 
-check_json "four challenges, no duplicates" \
-  "sorted(c['name'] for c in data) == sorted(['Warmup', 'Flag Kinds', 'File Bundle', 'Dynamic Decay'])" \
+check_json "five challenges, no duplicates" \
+  "sorted(c['name'] for c in data) == sorted(['Warmup', 'Flag Kinds', 'File Bundle', 'Dynamic Decay', 'Instance Web'])" \
   "/api/v1/challenges?view=admin"
 check_json "the dynamic challenge stays hidden and the others are visible" \
-  "{c['name']: c['state'] for c in data} == {'Warmup': 'visible', 'Flag Kinds': 'visible', 'File Bundle': 'visible', 'Dynamic Decay': 'hidden'}" \
+  "{c['name']: c['state'] for c in data} == {'Warmup': 'visible', 'Flag Kinds': 'visible', 'File Bundle': 'visible', 'Dynamic Decay': 'hidden', 'Instance Web': 'visible'}" \
   "/api/v1/challenges?view=admin"
+check_challenge "deployment fields sent by ctfcli under extra are stored" "Instance Web" \
+  "data['require_deploy'] is True and data['deploy_command'].startswith('exec python3') and data['time_limit'] == 30 and data['max_deploy_count'] == 3 and data['connection_protocol'] == 'http'"
+check_challenge "the deploy: key is fctf's alone (ctfcli does not send it)" "Dynamic Decay" \
+  "data['require_deploy'] is False and data['shared_instance'] is False"
 check_json "challenge files have locations <dir>/<name> and lowercase sha1 sums" \
   "len(data) == 3 and all(len(f['location'].split('/')) == 2 and len(f['sha1sum']) == 40 and f['sha1sum'] == f['sha1sum'].lower() for f in data)" \
   "/api/v1/files?type=challenge"
-check_json "one copy of every flag after sync" "len(data) == 6" "/api/v1/flags"
+check_json "one copy of every flag after sync" "len(data) == 7" "/api/v1/flags"
 check_json "the write-up is stored with its image link rewritten" \
   "len(data) == 1 and data[0]['state'] == 'visible' and '](/files/' in data[0]['content']" "/api/v1/solutions"
 check_json "the write-up image is a solution file" "len(data) >= 1" "/api/v1/files?type=solution"
@@ -252,27 +267,38 @@ run_ctf "$project" challenge sync
 expect "second ctf challenge sync" 0 "Success! All challenges synced!"
 run_ctf "$project" challenge verify
 expect "verify after the second sync" 0 "Success! All challenges verified!"
-check_json "still four challenges after two syncs" "len(data) == 4" "/api/v1/challenges?view=admin"
+check_json "still five challenges after two syncs" "len(data) == 5" "/api/v1/challenges?view=admin"
 check_json "files were not re-uploaded by the second sync" "len(data) == 3" "/api/v1/files?type=challenge"
 check_json "the media file is untouched by syncs" "len(data) == 1" "/api/v1/files?type=page"
 
 # install without --force refuses existing challenges instead of duplicating them.
 run_ctf "$project" challenge install warmup
 expect "install of an existing challenge is refused" 1 "Install failed for:"
-check_json "no duplicate after a refused install" "len(data) == 4" "/api/v1/challenges?view=admin"
+check_json "no duplicate after a refused install" "len(data) == 5" "/api/v1/challenges?view=admin"
 
 # `fctf challenge import` of the same directory produces what ctfcli verifies as in sync.
 stop_fctf
 imported="$work/imported"
 import_out="$("$fctf_bin" --data-dir "$imported" challenge import "$here/challenges" 2>&1)" \
-  && grep -qF "4 challenge file(s): 4 imported, 0 failed" <<<"$import_out" \
+  && grep -qF "5 challenge file(s): 5 imported, 0 failed" <<<"$import_out" \
   && pass "fctf challenge import of the fixtures" || fail "fctf challenge import of the fixtures" "$import_out"
 start_fctf "$imported"
 write_config "$project"
 run_ctf "$project" challenge verify
 expect "ctf challenge verify against challenges imported by fctf" 0 "Success! All challenges verified!" \
-  " - Warmup" " - Flag Kinds" " - File Bundle" " - Dynamic Decay"
+  " - Warmup" " - Flag Kinds" " - File Bundle" " - Dynamic Decay" " - Instance Web"
 grep -q "out of sync" <<<"$out" && fail "verify lists imported challenges out of sync" "$out"
+check_challenge "fctf challenge import reads deployment fields under deploy:" "Dynamic Decay" \
+  "data['require_deploy'] is True and data['shared_instance'] is True and data['connection_protocol'] == 'tcp'"
+check_json "fctf challenge import uploads the write-up image and rewrites its link" \
+  "len(data) == 1 and '](/files/' in data[0]['content'] and 'diagram.png)' in data[0]['content']" "/api/v1/solutions"
+check_json "the imported write-up image is one solution file" "len(data) == 1" "/api/v1/files?type=solution"
+run_ctf "$project" challenge sync
+expect "ctf challenge sync over imported challenges" 0 "Success! All challenges synced!"
+check_challenge "a ctfcli sync keeps the deployment fields imported from deploy:" "Dynamic Decay" \
+  "data['require_deploy'] is True and data['shared_instance'] is True"
+run_ctf "$project" challenge verify
+expect "verify after syncing imported challenges" 0 "Success! All challenges verified!" " - Dynamic Decay" " - Instance Web"
 
 grep -qi "panicked" "$work/fctf.log" && fail "fctf log shows a panic" "$(cat "$work/fctf.log")"
 finish

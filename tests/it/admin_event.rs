@@ -40,7 +40,7 @@ async fn importing_twice_leaves_one_copy(api: AdminApi) {
     let source = tempfile::tempdir().unwrap();
     copy_tree(&fixtures(), source.path());
     let first = import(&api, &[source.path().to_path_buf()]).await;
-    assert_eq!(first.len(), 4);
+    assert_eq!(first.len(), 5);
     assert!(first.iter().all(|report| matches!(report.outcome, Ok(Action::Created))), "{first:?}");
     let after_first = api.snapshot().await;
     let second = import(&api, &[source.path().to_path_buf()]).await;
@@ -48,7 +48,7 @@ async fn importing_twice_leaves_one_copy(api: AdminApi) {
     assert_eq!(api.snapshot().await, after_first, "a second import changes nothing");
 
     let challenges = api.ok(Method::GET, "/api/v1/challenges?view=admin", None).await;
-    assert_eq!(challenges.as_array().unwrap().len(), 4);
+    assert_eq!(challenges.as_array().unwrap().len(), 5);
     let kinds = api.store.get_challenge_by_name("Flag Kinds").await.unwrap().unwrap();
     let warmup = api.store.get_challenge_by_name("Warmup").await.unwrap().unwrap();
     let bundle = api.store.get_challenge_by_name("File Bundle").await.unwrap().unwrap();
@@ -60,6 +60,26 @@ async fn importing_twice_leaves_one_copy(api: AdminApi) {
     assert_eq!(dynamic.spec.state.as_str(), "hidden");
     assert_eq!((dynamic.spec.initial, dynamic.spec.decay, dynamic.spec.minimum), (Some(500), Some(15), Some(100)));
     assert_eq!(warmup.spec.max_attempts, 5);
+    assert!(dynamic.spec.deploy.require_deploy && dynamic.spec.deploy.shared_instance, "deploy: is read");
+    let web = api.store.get_challenge_by_name("Instance Web").await.unwrap().unwrap();
+    assert_eq!((web.spec.deploy.require_deploy, web.spec.deploy.time_limit_minutes), (true, Some(30)), "extra too");
+
+    // The write-up's image is a solution file and the stored text links to it.
+    let image = std::fs::read(source.path().join("file-bundle/solution/diagram.png")).unwrap();
+    let solution_file = || async {
+        let files = api.ok(Method::GET, "/api/v1/files?type=solution", None).await;
+        assert_eq!(files.as_array().unwrap().len(), 1, "{files}");
+        files[0].clone()
+    };
+    let stored_image = solution_file().await;
+    assert_eq!(stored_image["sha1sum"], fctf::api::admin::storage::sha1_hex(&image));
+    let location = stored_image["location"].as_str().unwrap().to_owned();
+    assert!(location.ends_with("/diagram.png"), "{location}");
+    let solutions = api.ok(Method::GET, "/api/v1/solutions", None).await;
+    assert_eq!(solutions[0]["state"], "visible");
+    assert!(solutions[0]["content"].as_str().unwrap().ends_with(&format!("![diagram](/files/{location})\n")));
+    let download = api.admin(Method::GET, &format!("/files/{location}"), None).await;
+    assert_eq!(download.status, axum::http::StatusCode::OK);
     let flags = api.store.list_flags(Some(kinds.id)).await.unwrap();
     assert_eq!(flags.len(), 3);
     assert_eq!(flags[2].flag.kind, "regex");
@@ -81,6 +101,14 @@ async fn importing_twice_leaves_one_copy(api: AdminApi) {
     assert_eq!(outcome("Flag Kinds").unwrap(), Action::Updated);
     assert_eq!(outcome("Warmup").unwrap(), Action::Updated);
     assert_eq!(outcome("File Bundle").unwrap(), Action::Unchanged);
+
+    // A changed image is rewritten in place: same location, new content, no second file.
+    std::fs::write(source.path().join("file-bundle/solution/diagram.png"), b"new diagram").unwrap();
+    let fourth = import(&api, &[source.path().join("file-bundle")]).await;
+    assert_eq!(fourth[0].outcome.clone().unwrap(), Action::Updated);
+    let replaced = solution_file().await;
+    assert_eq!(replaced["location"], location.as_str());
+    assert_eq!(replaced["sha1sum"], fctf::api::admin::storage::sha1_hex(b"new diagram"));
     assert_eq!(api.store.list_flags(Some(kinds.id)).await.unwrap()[0].flag.content, "fctf{exact2}");
     let hints = api.store.list_hints(Some(kinds.id)).await.unwrap();
     let unlocked: Vec<HintId> =
@@ -98,16 +126,16 @@ async fn importing_twice_leaves_one_copy(api: AdminApi) {
     std::fs::create_dir_all(&invalid_yaml).unwrap();
     std::fs::write(invalid_yaml.join("challenge.yml"), "name: [unclosed\n").unwrap();
     let reports = import(&api, &[source.path().to_path_buf(), PathBuf::from("/does/not/exist")]).await;
-    assert_eq!(reports.len(), 7);
+    assert_eq!(reports.len(), 8);
     let failed: Vec<_> = reports.iter().filter(|report| report.outcome.is_err()).collect();
     assert_eq!(failed.len(), 3, "{reports:?}");
     let broken_report = reports.iter().find(|report| report.path.ends_with("broken/challenge.yml")).unwrap();
     assert!(format!("{:?}", broken_report.outcome).contains("value"), "{broken_report:?}");
     let mut printed = Vec::new();
     assert_eq!(fctf::import::write_report(&reports, &mut printed), 3);
-    assert!(String::from_utf8(printed).unwrap().contains("7 challenge file(s): 4 imported, 3 failed"));
+    assert!(String::from_utf8(printed).unwrap().contains("8 challenge file(s): 5 imported, 3 failed"));
     assert!(api.store.get_challenge_by_name("Broken").await.unwrap().is_none());
-    assert_eq!(api.ok(Method::GET, "/api/v1/challenges?view=admin", None).await.as_array().unwrap().len(), 4);
+    assert_eq!(api.ok(Method::GET, "/api/v1/challenges?view=admin", None).await.as_array().unwrap().len(), 5);
 }
 
 /// An event with a bit of everything: challenges with files and hints, accounts, solves,
@@ -186,7 +214,7 @@ async fn round_trip(api: &AdminApi, target: Db) {
     let Some((store, _database, target_dir)) = empty_store(target).await else { return };
     let file = api.data_dir.path().join("event.json");
     let exported = export_event(&api.store, api.data_dir.path(), &file).await.unwrap();
-    assert_eq!(exported.files, 4);
+    assert_eq!(exported.files, 5, "three challenge files, a write-up image and a page file");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

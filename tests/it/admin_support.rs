@@ -1,7 +1,9 @@
 //! Support for the admin API tests: the api role's real router and state over SQLite (a file
 //! in a temporary data directory) or PostgreSQL (a fresh database, when
 //! `FCTF_TEST_DATABASE_URL` is set), driven without sockets (`Router::oneshot`), with one
-//! account and API token per role.
+//! account and API token per role. The center role is bound in the same process (its service
+//! registered, its listener unused), so the instance routes reach a real center; no consumer
+//! runs, so a started instance stays queued.
 
 #![allow(dead_code)]
 
@@ -75,6 +77,7 @@ impl AdminApi {
         env.insert("FCTF_DATA_DIR".into(), data_dir.path().display().to_string());
         env.insert("FCTF_ROLES".into(), "api".into());
         env.insert("FCTF_API__LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("FCTF_CENTER__LISTEN".into(), "127.0.0.1:0".into());
         for (key, value) in [("JWT", "jwt"), ("GATEWAY", "gateway"), ("INTERNAL", "internal"), ("FILES", "files")] {
             env.insert(format!("FCTF_SECRETS__{key}"), format!("test-{value}-secret"));
         }
@@ -92,7 +95,10 @@ impl AdminApi {
             }
         };
         let settings = fctf::config::load_from(None, &env, &Overrides::default()).expect("test settings");
-        let deps = Deps::connect(Arc::new(settings), RoleSet::from_roles(&[Role::Api])).await.expect("deps");
+        let settings = Arc::new(settings);
+        let deps =
+            Deps::connect(settings.clone(), RoleSet::from_roles(&[Role::Api, Role::Center])).await.expect("deps");
+        fctf::center::Center::bind(&settings.center, &deps).await.expect("center");
         let state = ApiState::new(&deps).await.expect("api state");
         let store = state.store.clone();
         let router = fctf::api::router(state.clone());
@@ -146,6 +152,18 @@ impl AdminApi {
 
     /// A multipart upload to `/api/v1/files` as `token`.
     pub async fn upload(&self, token: &str, fields: &[(&str, &str)], files: &[(&str, &[u8])]) -> Answer {
+        self.multipart(Method::POST, "/api/v1/files", token, fields, files).await
+    }
+
+    /// A `multipart/form-data` request with text `fields` and `file` parts, as `token`.
+    pub async fn multipart(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &[u8])],
+    ) -> Answer {
         let boundary = "fctf-test-boundary-7d1c";
         let mut body = Vec::new();
         for (name, value) in fields {
@@ -166,10 +184,23 @@ impl AdminApi {
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let request = Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/files")
+            .method(method)
+            .uri(path)
             .header("authorization", format!("Token {token}"))
             .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// An `application/x-www-form-urlencoded` request as the admin.
+    pub async fn form(&self, method: Method, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Token {}", self.admin.token))
+            .header("content-type", "application/x-www-form-urlencoded")
             .body(Body::from(body))
             .unwrap();
         self.send(request).await

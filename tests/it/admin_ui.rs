@@ -178,8 +178,9 @@ async fn bad_form_input_never_answers_5xx() {
     let posts = [
         ("/admin/challenges", "name=&value=abc&type=bogus&decay=-1&prerequisites=x,999"),
         ("/admin/challenges/999999", "name=x&value=1"),
-        ("/admin/challenges/999999/flags", "content="),
-        ("/admin/challenges/999999/hints", "cost=lots"),
+        ("/admin/challenges/999999/add/flags", "content="),
+        ("/admin/challenges/999999/add/hints", "cost=lots"),
+        ("/admin/challenges/1/add/nope", "value=x"),
         ("/admin/challenges/1/remove", "kind=nope&child=x"),
         ("/admin/challenges/1/instance", "op=explode"),
         ("/admin/config", "start=yesterday&limit_challenges=-5&user_mode=chaos"),

@@ -253,6 +253,17 @@ async fn team_self_service(kind: Kind) {
     let (_, body) = event.get(0, "/api/Team/contestant", Some(body["generatedToken"].as_str().unwrap())).await;
     assert_eq!(body["data"]["members"].as_array().unwrap().len(), 2);
     assert_eq!(body["data"]["score"], 100);
+    let captains: Vec<&str> = body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|member| member["captain"] == true)
+        .map(|member| member["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(captains, vec!["ann"], "{body}");
+    assert!(body["data"]["inviteCode"].is_null(), "only the captain sees the invite code: {body}");
+    let (_, body) = event.get(0, "/api/Team/contestant", Some(&ann_new)).await;
+    assert_eq!(body["data"]["inviteCode"].as_str(), Some(invite.as_str()), "{body}");
 
     let dot = event.login(0, "dot").await;
     event.reconfigure(&[("team_self_service", "false")]).await;

@@ -13,18 +13,6 @@ on_both_topologies! {
     shared_and_preview => shared_instances_serve_every_team_and_previews_take_no_slot, shared_instances_serve_every_team_and_previews_take_no_slot_postgres;
 }
 
-/// Polls the gateway until it answers `wanted` (within `limit`).
-async fn gateway_answers(platform: &Platform, token: &str, wanted: u16, limit: Duration) -> u16 {
-    let deadline = Instant::now() + limit;
-    loop {
-        let status = platform.through_gateway(token).await;
-        if status == wanted || Instant::now() > deadline {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn start_reach_and_stop(topology: Topology) {
     let Some(platform) = Platform::start(topology, &[], &[]).await else { return };
     let (team, _, token) = platform.team("alpha").await;
@@ -46,7 +34,7 @@ async fn start_reach_and_stop(topology: Topology) {
     assert_eq!(status, 200, "{body}");
     platform.wait_state(instance.id, InstanceState::Stopped).await;
     assert!(platform.slots(team).await.is_empty(), "slot released");
-    assert_eq!(gateway_answers(&platform, &gateway_token, 401, Duration::from_secs(2)).await, 401, "token refused");
+    assert_eq!(platform.gateway_answers(&gateway_token, 401, Duration::from_secs(2)).await, 401, "token refused");
     let (status, body) = platform.check_status(&token, challenge).await;
     assert_eq!((status, body["pod_status"].as_str()), (200, Some("NOT_FOUND")), "{body}");
     platform.stop().await;
@@ -64,7 +52,7 @@ async fn expiry(topology: Topology) {
     assert!(platform.store.set_instance_expiry(instance.id, soon).await.unwrap());
     let stopped = platform.wait_state(instance.id, InstanceState::Stopped).await;
     assert_eq!(stopped.reason.as_deref(), Some("time limit reached"));
-    assert_eq!(gateway_answers(&platform, &gateway_token, 401, Duration::from_secs(2)).await, 401);
+    assert_eq!(platform.gateway_answers(&gateway_token, 401, Duration::from_secs(2)).await, 401);
     // The slot is released right after the row turns stopped.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !platform.slots(team).await.is_empty() {
@@ -83,7 +71,7 @@ async fn cache_flush(topology: Topology) {
     let instance = platform.live(team, challenge).await.unwrap();
     platform.cache.delete_prefix("").await.unwrap();
     assert!(platform.slots(team).await.is_empty(), "flushed");
-    assert_eq!(gateway_answers(&platform, &gateway_token, 200, Duration::from_secs(5)).await, 200, "re-cached");
+    assert_eq!(platform.gateway_answers(&gateway_token, 200, Duration::from_secs(5)).await, 200, "re-cached");
     assert_eq!(platform.slots(team).await, vec![challenge.to_string()]);
     assert_eq!(platform.store.get_instance(instance.id).await.unwrap().state, InstanceState::Running);
     let (status, body) = platform.check_status(&token, challenge).await;
@@ -127,6 +115,6 @@ async fn shared_and_preview(topology: Topology) {
         let request = StopRequest { challenge_id: challenge, team_id: team, user_id: None, reason: StopReason::Admin };
         assert_eq!(platform.control.stop(request).await.unwrap().state, "stopped");
     }
-    assert_eq!(gateway_answers(&platform, &gateway_token, 401, Duration::from_secs(2)).await, 401);
+    assert_eq!(platform.gateway_answers(&gateway_token, 401, Duration::from_secs(2)).await, 401);
     platform.stop().await;
 }

@@ -9,10 +9,10 @@
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use fctf::app::{App, Role};
+use fctf::app::{App, Deps, Role, RoleSet};
 use fctf::cache::Cache;
 use fctf::domain::{ChallengeId, InstanceId, TeamId, UserId};
-use fctf::store::{DeploySettings, Instance, InstanceState, NewChallenge, NewTeam, NewUser, Store, UserRole};
+use fctf::store::{DeploySettings, Instance, InstanceState, NewChallenge, NewFlag, NewTeam, NewUser, Store, UserRole};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +56,8 @@ pub struct Platform {
     pub gateway: String,
     /// The deployment center (in process: the first app runs center), as admins reach it.
     pub control: fctf::control::Client,
+    /// The first process's backends, for a consumer run apart.
+    consumer_deps: Option<Deps>,
     tokens: Vec<CancellationToken>,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -66,6 +68,26 @@ impl Platform {
     /// Starts a platform; `None` (skip) for `Split` when the real backends are not configured.
     /// `config` rows (event configuration) are written before the roles start.
     pub async fn start(topology: Topology, extra: &[(&str, &str)], config: &[(&str, &str)]) -> Option<Self> {
+        Self::launch(topology, extra, config, false).await
+    }
+
+    /// [`Platform::start`] with the consumer role connected (in the first process, on its
+    /// queue) but not running: the test runs it with [`Platform::spawn_consumer`] and kills it
+    /// by aborting the task.
+    pub async fn start_without_consumer(
+        topology: Topology,
+        extra: &[(&str, &str)],
+        config: &[(&str, &str)],
+    ) -> Option<Self> {
+        Self::launch(topology, extra, config, true).await
+    }
+
+    async fn launch(
+        topology: Topology,
+        extra: &[(&str, &str)],
+        config: &[(&str, &str)],
+        consumer_apart: bool,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let (backends, groups): (Backends, Vec<Vec<Role>>) = match topology {
             Topology::Embedded => (Backends::Embedded, vec![vec![Role::All]]),
@@ -86,6 +108,7 @@ impl Platform {
         ];
         extras.extend_from_slice(extra);
         let mut apps = Vec::new();
+        let mut consumer_deps = None;
         let mut center_url: Option<String> = None;
         for (index, group) in groups.iter().enumerate() {
             let mut group_extras = extras.clone();
@@ -101,7 +124,15 @@ impl Platform {
                     config.iter().map(|(key, value)| ((*key).to_owned(), Some((*value).to_owned()))).collect();
                 store.set_config_many(&entries).await.unwrap();
             }
-            let app = App::build(app_settings.clone()).await.unwrap();
+            let app = if index == 0 && consumer_apart {
+                let roles = app_settings.validate().unwrap();
+                let deps = Deps::connect(std::sync::Arc::new(app_settings.clone()), roles).await.unwrap();
+                consumer_deps = Some(deps.clone());
+                let others: Vec<Role> = roles.iter().filter(|role| *role != Role::Consumer).collect();
+                App::build_with(Deps { roles: RoleSet::from_roles(&others), ..deps }).await.unwrap()
+            } else {
+                App::build(app_settings.clone()).await.unwrap()
+            };
             if let Some(center) = app.addrs().center {
                 center_url = Some(format!("http://{center}"));
             }
@@ -141,11 +172,20 @@ impl Platform {
             api,
             gateway,
             control,
+            consumer_deps,
             tokens,
             tasks,
             _dir: dir,
             _backends: backends,
         })
+    }
+
+    /// Runs a consumer on the first process's backends (only after
+    /// [`Platform::start_without_consumer`]); aborting the task kills it mid-work.
+    pub fn spawn_consumer(&self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        let deps = self.consumer_deps.as_ref().expect("started without its consumer");
+        let consumer = fctf::consumer::Consumer::bind(&deps.settings.consumer, deps).unwrap();
+        tokio::spawn(consumer.run(CancellationToken::new()))
     }
 
     /// Stops every process (center last, so in-flight calls finish).
@@ -226,6 +266,31 @@ impl Platform {
     /// `POST /api/Challenge/check-status`.
     pub async fn check_status(&self, token: &str, challenge: ChallengeId) -> (u16, Value) {
         self.post("/api/Challenge/check-status", Some(token), json!({"challengeId": challenge.get()})).await
+    }
+
+    /// `POST /api/Challenge/attempt`.
+    pub async fn attempt(&self, token: &str, challenge: ChallengeId, submission: &str) -> (u16, Value) {
+        let body = json!({"challengeId": challenge.get(), "submission": submission});
+        self.post("/api/Challenge/attempt", Some(token), body).await
+    }
+
+    /// Gives a challenge a static flag.
+    pub async fn flag(&self, challenge: ChallengeId, content: &str) {
+        let flag = NewFlag { challenge_id: challenge, kind: "static".into(), content: content.to_owned(), data: None };
+        self.store.create_flag(&flag).await.unwrap();
+    }
+
+    /// Polls the gateway with an instance token until it answers `wanted` (or `limit` passes);
+    /// returns the last status.
+    pub async fn gateway_answers(&self, token: &str, wanted: u16, limit: Duration) -> u16 {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.through_gateway(token).await;
+            if status == wanted || Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Polls check-status until the instance runs; returns its token and the time it took.

@@ -31,6 +31,7 @@ pub(super) fn routes(table: Table, read: Access, write: Access) -> Table {
         .add(Get, "/api/v1/awards", read, list_awards)
         .add(Post, "/api/v1/awards", write, create_award)
         .add(Get, "/api/v1/awards/{id}", read, get_award)
+        .add(Patch, "/api/v1/awards/{id}", write, update_award)
         .add(Delete, "/api/v1/awards/{id}", write, delete_award)
 }
 
@@ -422,6 +423,49 @@ async fn create_award(State(state): State<ApiState>, actor: Actor, JsonBody(body
 
 async fn get_award(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult<Response> {
     Ok(ok(award_view(&state.store.get_award(id).await?)))
+}
+
+/// `PATCH /api/v1/awards/{id}` (an fctf addition; CTFd has none): changes the name,
+/// description, value, category or icon. Who received the award and when stay as they were.
+async fn update_award(
+    State(state): State<ApiState>,
+    actor: Actor,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody,
+) -> AdminResult<Response> {
+    let current = state.store.get_award(id).await?;
+    let mut fields = Fields::new(&body);
+    let mut award = current.award.clone();
+    if fields.has("name")
+        && let Some(name) = fields.required_text("name", 80)
+    {
+        award.name = name;
+    }
+    match fields.text("description", 65_535) {
+        Opt::Set(text) => award.description = text,
+        Opt::Null => award.description.clear(),
+        Opt::Absent => {}
+    }
+    if let Opt::Set(value) = fields.int("value", -1_000_000_000, 1_000_000_000) {
+        award.value = value;
+    }
+    if let Some(category) = fields.text("category", 80).patch() {
+        award.category = category.filter(|text| !text.is_empty());
+    }
+    if let Some(icon) = fields.text("icon", 80).patch() {
+        award.icon = icon.filter(|text| !text.is_empty());
+    }
+    for key in ["user_id", "team_id", "date"] {
+        if fields.has(key) {
+            fields.error(key, "cannot be changed; delete the award and create another");
+        }
+    }
+    fields.finish()?;
+    let updated = state.store.update_award(id, &award).await?;
+    signals::scores(&state).await;
+    let (before, after) = (award_view(&current), award_view(&updated));
+    audit::record(&state, &actor, "update", "award", Some(id.to_string()), Some(&before), Some(&after)).await;
+    Ok(ok(after))
 }
 
 async fn delete_award(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath) -> AdminResult<Response> {

@@ -1,8 +1,8 @@
 //! Challenge fields of `POST`/`PATCH /api/v1/challenges` (and of `challenge.yml` imports, which
 //! go through the same parser): CTFd's fields plus fctf's deployment settings.
 //!
-//! fctf keys, accepted on the same endpoints (and in `challenge.yml` under `extra`, which
-//! ctfcli merges into the request body):
+//! fctf keys, accepted on the same endpoints (and in `challenge.yml` under `deploy:` or
+//! `extra`, see `import::yml`; ctfcli merges `extra` into the request body):
 //!
 //! | key | type | meaning |
 //! |---|---|---|
@@ -18,6 +18,8 @@
 //! | `max_deploy_count` | int | starts per team (0 = unlimited) |
 //! | `cooldown` | seconds | between two attempts of a team |
 //! | `difficulty` | 1–5 | |
+//!
+//! `requirements` may also be given as the JSON text of the object (how a form sends it).
 //!
 //! Decisions: a `dynamic` challenge needs `initial`, `decay` and `minimum` (`initial` defaults
 //! to `value` when only that is given) and decays logarithmically unless `function: linear`;
@@ -95,7 +97,13 @@ pub fn parse_stored_requirements(text: Option<&str>) -> Option<Value> {
 }
 
 fn requirements_of(fields: &mut Fields<'_>) -> Opt<Requirements> {
-    let Some(value) = fields.raw("requirements") else { return Opt::Absent };
+    let Some(raw) = fields.raw("requirements") else { return Opt::Absent };
+    // A form carries the object as JSON text (see `forms::BodyFields`).
+    let parsed = match raw {
+        Value::String(text) => serde_json::from_str::<Value>(text).ok(),
+        _ => None,
+    };
+    let value = parsed.as_ref().unwrap_or(raw);
     let object = match value {
         Value::Null => return Opt::Null,
         Value::Object(object) => object,

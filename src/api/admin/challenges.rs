@@ -4,7 +4,8 @@
 //! The read shape is CTFd 3.7's (admin-api D1): `logic` only when it is not `any`, and
 //! `initial`, `decay`, `minimum`, `function` only when the value decays, which is what makes
 //! `ctf challenge verify` pass. fctf's deployment fields are added under their own keys
-//! (ctfcli ignores them). Names are unique (D4): a duplicate is a 400 on `name`.
+//! (ctfcli ignores them). Names are unique (D4): a duplicate is a 400 on `name`. `POST` and
+//! `PATCH` take JSON or form data (`forms::BodyFields`), validated alike.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -13,7 +14,8 @@ use serde_json::{Map, Value, json};
 use super::auth::{Access, Actor};
 use super::challenge_fields::{self, References, parse_stored_requirements};
 use super::error::{AdminError, AdminResult};
-use super::input::{IdPath, JsonBody, QueryParams};
+use super::forms::BodyFields;
+use super::input::{IdPath, QueryParams};
 use super::reply::{done, iso_z, ok};
 use super::storage::FileStorage;
 use super::{Table, Verb, audit, children, files, hints, signals};
@@ -228,7 +230,7 @@ pub async fn update_from(store: &Store, current: &Challenge, body: &Map<String, 
     store.update_challenge(current.id, &spec).await.map_err(|error| AdminError::from_store_on(error, NAME_TAKEN))
 }
 
-async fn create(State(state): State<ApiState>, actor: Actor, JsonBody(body): JsonBody) -> AdminResult<Response> {
+async fn create(State(state): State<ApiState>, actor: Actor, BodyFields(body): BodyFields) -> AdminResult<Response> {
     let created = create_from(&state.store, &body).await?;
     let after = view(&created);
     audit::record(&state, &actor, "create", "challenge", Some(created.id.to_string()), None, Some(&after)).await;
@@ -266,7 +268,7 @@ async fn update(
     State(state): State<ApiState>,
     actor: Actor,
     IdPath(id): IdPath,
-    JsonBody(body): JsonBody,
+    BodyFields(body): BodyFields,
 ) -> AdminResult<Response> {
     let current = load(&state.store, id).await?;
     let updated = update_from(&state.store, &current, &body).await?;

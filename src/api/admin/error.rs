@@ -36,6 +36,15 @@ pub enum AdminError {
     /// The store is temporarily unavailable.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Refused by the deployment center with its own status (404 no live instance, 409 already
+    /// stopping, 429 queue full) and message.
+    #[error("refused ({status}): {message}")]
+    Refused {
+        /// The status to answer.
+        status: StatusCode,
+        /// What center said.
+        message: String,
+    },
 }
 
 impl AdminError {
@@ -55,6 +64,7 @@ impl AdminError {
             AdminError::NotFound => StatusCode::NOT_FOUND,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Refused { status, .. } => *status,
         }
     }
 
@@ -87,6 +97,23 @@ impl From<StoreError> for AdminError {
     }
 }
 
+impl From<crate::control::ControlError> for AdminError {
+    fn from(error: crate::control::ControlError) -> Self {
+        use crate::control::ControlError;
+        let refused = |status: StatusCode, message: String| AdminError::Refused { status, message };
+        match error {
+            ControlError::BadRequest(message) => AdminError::field("instance", message),
+            ControlError::Forbidden(message) => AdminError::Forbidden(message),
+            ControlError::NotFound(message) => refused(StatusCode::NOT_FOUND, message),
+            ControlError::Conflict(message) => refused(StatusCode::CONFLICT, message),
+            error @ ControlError::QueueFull => refused(StatusCode::TOO_MANY_REQUESTS, error.to_string()),
+            ControlError::Unavailable(message) => AdminError::Unavailable(message),
+            // A refused signature between api and center is a deployment mistake, not input.
+            ControlError::Unauthorized(message) | ControlError::Internal(message) => AdminError::Internal(message),
+        }
+    }
+}
+
 /// The field a schema constraint is about (`users_name_uq` → `name`), `""` when unknown.
 fn constraint_field(constraint: &str) -> &'static str {
     const KNOWN: &[(&str, &str)] = &[
@@ -112,7 +139,9 @@ impl IntoResponse for AdminError {
         let status = self.status_code();
         let body = match &self {
             AdminError::Invalid(errors) => json!({"success": false, "errors": errors}),
-            AdminError::Unauthorized(message) | AdminError::Forbidden(message) => {
+            AdminError::Unauthorized(message)
+            | AdminError::Forbidden(message)
+            | AdminError::Refused { message, .. } => {
                 json!({"success": false, "message": message})
             }
             AdminError::NotFound => {

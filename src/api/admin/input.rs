@@ -5,7 +5,7 @@
 //! body is an empty object. Field readers collect every problem, so one 400 lists them all.
 //! Integers may be given as JSON numbers, integral floats or digit strings (as marshmallow
 //! accepts them); booleans as JSON booleans, 0/1 or `"true"`/`"false"`. Unknown keys are
-//! ignored (admin-api D5).
+//! ignored (admin-api D5). Challenge bodies may also be forms: [`super::forms`].
 
 use std::collections::BTreeMap;
 

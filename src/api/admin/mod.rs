@@ -15,7 +15,11 @@
 //! - Admins may pass `user_id` to `POST /api/v1/tokens` to create a token for another staff
 //!   account (how jury and challenge writers get API tokens without the admin UI).
 //! - `GET /api/v1/tickets`, `GET`/`PATCH /api/v1/tickets/{id}` (jury's ticket answers) and
-//!   `GET /api/v1/audit` (the audit log) are fctf additions.
+//!   `GET /api/v1/audit` (the audit log) are fctf additions, as are the instance and image-build
+//!   routes ([`instances`], [`builds`]), which act only through the deployment center.
+//! - One route stands outside the table and the guard: `GET /build-contexts/{token}`, which a
+//!   build pod (holding no credentials) fetches with a short-lived signed token
+//!   ([`builds::context`]).
 //! - Every mutation is written to the audit log (actor, role, action, target, before/after,
 //!   IP) after it succeeded; an audit write that fails is logged as an error and does not undo
 //!   the change.
@@ -28,13 +32,19 @@ pub mod storage;
 
 mod accounts;
 mod audit;
+pub mod builds;
 mod challenge_fields;
 pub(crate) mod challenges;
 mod children;
 mod configs;
+mod crud;
 mod files;
+mod forms;
 mod hints;
+pub mod imports;
+mod instances;
 mod pages;
+mod profiles;
 mod results;
 mod scoreboard;
 mod signals;
@@ -134,6 +144,8 @@ fn table() -> Table {
     let table = children::routes(table, CR, CW);
     let table = hints::routes(table, CR, CW);
     let table = files::routes(table, CR, CW);
+    let table = instances::routes(table, R, W, CR, CW);
+    let table = builds::routes(table, CR, CW);
     let table = users::routes(table, R, W);
     let table = teams::routes(table, R, W);
     let table = accounts::routes(table, R, W);
@@ -144,6 +156,7 @@ fn table() -> Table {
     let table = solutions::routes(table, CR, CW);
     let table = tokens::routes(table, S);
     let table = tickets::routes(table, T, W);
+    let table = imports::routes(table, W);
     table.add(Get, "/api/v1/audit", R, audit::list).add_router(
         Post,
         "/api/v1/files",
@@ -161,20 +174,16 @@ pub fn route_table() -> Vec<AdminRoute> {
 struct Guard {
     state: ApiState,
     access: Arc<HashMap<(Method, String), Access>>,
-    proxies: Arc<crate::api::contestant::client_ip::TrustedProxies>,
 }
 
 /// The admin API router (guarded); merge it into the api router.
 pub fn router(state: ApiState) -> Router<ApiState> {
     let Table { router, routes } = table();
     let access = routes.iter().map(|route| ((route.verb.method(), route.path.to_owned()), route.access)).collect();
-    let proxies = crate::api::contestant::client_ip::TrustedProxies::parse(&state.deps.settings.api.trusted_proxies)
-        .unwrap_or_else(|problem| {
-            tracing::error!(%problem, "api.trusted_proxies is invalid; the admin API trusts no proxy");
-            Default::default()
-        });
-    let guard = Guard { state, access: Arc::new(access), proxies: Arc::new(proxies) };
-    router.route_layer(axum::middleware::from_fn_with_state(guard, guard_request))
+    let guard = Guard { state, access: Arc::new(access) };
+    router
+        .route_layer(axum::middleware::from_fn_with_state(guard, guard_request))
+        .route(builds::CONTEXT_ROUTE, axum::routing::get(builds::context))
 }
 
 /// Authenticates the caller and checks the route's access level before the handler runs.
@@ -187,8 +196,8 @@ async fn guard_request(State(guard): State<Guard>, mut request: Request, next: N
         // Not in the table for this method: let the router answer 405.
         return next.run(request).await;
     };
-    let ip = auth::client_ip(request.extensions(), request.headers(), &guard.proxies);
     let state = &guard.state;
+    let ip = auth::client_ip(request.extensions(), request.headers(), &state.trusted_proxies);
     match auth::authenticate(&state.store, &state.secrets, request.method(), request.headers(), ip).await {
         Err(error) => error.into_response(),
         Ok(None) => AdminError::Unauthorized("Authentication required: send `Authorization: Token <token>`".into())

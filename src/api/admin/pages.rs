@@ -1,27 +1,28 @@
 //! Custom pages (`/api/v1/pages`, used by `ctf pages`): the list leaves `content` out, routes
-//! are unique and stored without a leading `/` (CTFd strips it).
+//! are unique and stored without a leading `/` (CTFd strips it). Read, create, update and
+//! delete are the shared CRUD handlers ([`super::crud`]).
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::auth::{Access, Actor};
+use super::auth::Access;
+use super::crud::{self, Resource};
 use super::error::{AdminError, AdminResult};
-use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams};
-use super::reply::{done, ok};
-use super::storage::FileStorage;
-use super::{Table, Verb, audit};
+use super::input::{Fields, Opt, QueryParams};
+use super::reply::ok;
+use super::{Table, Verb};
 use crate::api::ApiState;
-use crate::store::{NewPage, Page};
+use crate::store::{FileRecord, NewPage, Page};
 
 pub(super) fn routes(table: Table, read: Access, write: Access) -> Table {
     use Verb::{Delete, Get, Patch, Post};
     table
         .add(Get, "/api/v1/pages", read, list)
-        .add(Post, "/api/v1/pages", write, create)
-        .add(Get, "/api/v1/pages/{id}", read, get)
-        .add(Patch, "/api/v1/pages/{id}", write, update)
-        .add(Delete, "/api/v1/pages/{id}", write, delete)
+        .add(Post, "/api/v1/pages", write, crud::create::<Page>)
+        .add(Get, "/api/v1/pages/{id}", read, crud::get::<Page>)
+        .add(Patch, "/api/v1/pages/{id}", write, crud::update::<Page>)
+        .add(Delete, "/api/v1/pages/{id}", write, crud::delete::<Page>)
 }
 
 fn summary(page: &Page) -> Value {
@@ -30,12 +31,6 @@ fn summary(page: &Page) -> Value {
         "id": page.id, "title": body.title, "route": body.route, "draft": body.draft, "hidden": body.hidden,
         "auth_required": body.auth_required, "format": body.format, "link_target": body.link_target,
     })
-}
-
-fn view(page: &Page) -> Value {
-    let mut data = summary(page);
-    data["content"] = json!(page.page.content);
-    data
 }
 
 async fn list(State(state): State<ApiState>, query: QueryParams) -> AdminResult<Response> {
@@ -106,59 +101,44 @@ fn page_fields(fields: &mut Fields<'_>, page: &mut NewPage, creating: bool) {
 
 const ROUTE_TAKEN: &[(&str, &str, &str)] = &[("pages_route_uq", "route", "Another page already uses this route")];
 
-async fn create(State(state): State<ApiState>, actor: Actor, JsonBody(body): JsonBody) -> AdminResult<Response> {
-    let mut fields = Fields::new(&body);
-    let mut page = NewPage { format: "markdown".into(), ..NewPage::default() };
-    page_fields(&mut fields, &mut page, true);
-    fields.finish()?;
-    let created =
-        state.store.create_page(&page).await.map_err(|error| AdminError::from_store_on(error, ROUTE_TAKEN))?;
-    let after = view(&created);
-    audit::record(&state, &actor, "create", "page", Some(created.id.to_string()), None, Some(&after)).await;
-    Ok(ok(after))
-}
+impl Resource for Page {
+    const KIND: &'static str = "page";
 
-async fn get(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult<Response> {
-    Ok(ok(view(&state.store.get_page(id).await?)))
-}
-
-async fn update(
-    State(state): State<ApiState>,
-    actor: Actor,
-    IdPath(id): IdPath,
-    JsonBody(body): JsonBody,
-) -> AdminResult<Response> {
-    let current = state.store.get_page(id).await?;
-    let mut fields = Fields::new(&body);
-    let mut page = current.page.clone();
-    page_fields(&mut fields, &mut page, false);
-    fields.finish()?;
-    let updated =
-        state.store.update_page(id, &page).await.map_err(|error| AdminError::from_store_on(error, ROUTE_TAKEN))?;
-    let (before, after) = (view(&current), view(&updated));
-    audit::record(&state, &actor, "update", "page", Some(id.to_string()), Some(&before), Some(&after)).await;
-    Ok(ok(after))
-}
-
-async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath) -> AdminResult<Response> {
-    let current = state.store.get_page(id).await?;
-    let locations: Vec<String> = state
-        .store
-        .list_file_records()
-        .await?
-        .into_iter()
-        .filter(|record| record.page_id == Some(id))
-        .map(|record| record.file.location)
-        .collect();
-    if !state.store.delete_page(id).await? {
-        return Err(AdminError::NotFound);
+    fn id(&self) -> i64 {
+        self.id
     }
-    let storage = FileStorage::new(&state.deps.settings.data_dir);
-    for location in locations {
-        if let Err(error) = storage.remove(&location).await {
-            tracing::warn!(%error, location, "could not remove a deleted page's file");
-        }
+
+    fn view(&self) -> Value {
+        let mut data = summary(self);
+        data["content"] = json!(self.page.content);
+        data
     }
-    audit::record(&state, &actor, "delete", "page", Some(id.to_string()), Some(&view(&current)), None).await;
-    Ok(done())
+
+    async fn load(state: &ApiState, id: i64) -> AdminResult<Self> {
+        Ok(state.store.get_page(id).await?)
+    }
+
+    async fn create(state: &ApiState, body: &Map<String, Value>) -> AdminResult<Self> {
+        let mut fields = Fields::new(body);
+        let mut page = NewPage { format: "markdown".into(), ..NewPage::default() };
+        page_fields(&mut fields, &mut page, true);
+        fields.finish()?;
+        state.store.create_page(&page).await.map_err(|error| AdminError::from_store_on(error, ROUTE_TAKEN))
+    }
+
+    async fn update(state: &ApiState, current: &Self, body: &Map<String, Value>) -> AdminResult<Self> {
+        let mut fields = Fields::new(body);
+        let mut page = current.page.clone();
+        page_fields(&mut fields, &mut page, false);
+        fields.finish()?;
+        state.store.update_page(current.id, &page).await.map_err(|error| AdminError::from_store_on(error, ROUTE_TAKEN))
+    }
+
+    async fn remove(state: &ApiState, id: i64) -> AdminResult<bool> {
+        Ok(state.store.delete_page(id).await?)
+    }
+
+    fn owns(record: &FileRecord, id: i64) -> bool {
+        record.page_id == Some(id)
+    }
 }

@@ -2,8 +2,24 @@
 //! (`/api/v1/statistics/...`) as organisers see them: live (no freeze), hidden and banned
 //! accounts left out. Statistics columns come from fixed lists, so no request text ever
 //! reaches SQL; an unknown column is a 404.
+//!
+//! `GET /api/v1/statistics/progression/matrix` (CTFd 3.8; the spec names it without a shape,
+//! so this is fctf's design, modelled on what CTFd's admin statistics page draws): who solved
+//! or tried what, for the top of the board.
+//!
+//! ```json
+//! {"challenges": [{"id": 3, "name": "Warmup", "category": "misc", "value": 100}],
+//!  "scoreboard": [{"id": 7, "name": "team a", "place": 1, "score": 100, "bracket_id": null,
+//!                  "solves": [3], "attempts": [5]}]}
+//! ```
+//!
+//! `challenges` are the challenges that are not hidden, by category, then value, then id (the
+//! matrix's columns). `scoreboard` is the top 100 of the live standings (teams in teams mode,
+//! players otherwise; `?bracket_id=` keeps one bracket and numbers its places from 1), each with
+//! the ids of the listed challenges it solved and of those it submitted to without solving
+//! (`solves` and `attempts` never overlap).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::State;
 use axum::response::Response;
@@ -16,7 +32,7 @@ use super::input::{QueryParams, TextPath};
 use super::reply::{iso_z, ok};
 use super::{Table, Verb};
 use crate::api::ApiState;
-use crate::domain::{TeamId, UserId};
+use crate::domain::{ChallengeId, TeamId, UserId};
 use crate::store::{ChallengeState, Standing};
 
 pub(super) fn routes(table: Table, read: Access) -> Table {
@@ -32,7 +48,11 @@ pub(super) fn routes(table: Table, read: Access) -> Table {
         .add(Get, "/api/v1/statistics/challenges/{column}", read, challenges_by)
         .add(Get, "/api/v1/statistics/submissions/{column}", read, submissions_by)
         .add(Get, "/api/v1/statistics/scores/distribution", read, distribution)
+        .add(Get, "/api/v1/statistics/progression/matrix", read, progression_matrix)
 }
+
+/// Rows of the progression matrix.
+const MATRIX_ROWS: usize = 100;
 
 async fn bracket_names(state: &ApiState) -> AdminResult<HashMap<i64, String>> {
     Ok(state.store.list_brackets().await?.into_iter().map(|bracket| (bracket.id.get(), bracket.name)).collect())
@@ -267,4 +287,59 @@ async fn distribution(State(state): State<ApiState>) -> AdminResult<Response> {
     }
     let map: Map<String, Value> = buckets.into_iter().map(|(bound, count)| (bound.to_string(), json!(count))).collect();
     Ok(ok(json!({"brackets": map})))
+}
+
+/// The progression matrix (see the module docs).
+async fn progression_matrix(State(state): State<ApiState>, query: QueryParams) -> AdminResult<Response> {
+    let bracket = query.int("bracket_id")?;
+    let teams = teams_mode(&state);
+    let mut challenges = state.store.list_challenges().await?;
+    challenges.retain(|challenge| challenge.spec.state != ChallengeState::Hidden);
+    challenges.sort_by(|a, b| {
+        (a.spec.category.as_str(), a.spec.value, a.id).cmp(&(b.spec.category.as_str(), b.spec.value, b.id))
+    });
+    let listed: BTreeSet<ChallengeId> = challenges.iter().map(|challenge| challenge.id).collect();
+    let mut solved: HashMap<i64, BTreeSet<ChallengeId>> = HashMap::new();
+    for event in state.store.score_events(None).await? {
+        let owner = if teams { event.team_id.map(TeamId::get) } else { event.user_id.map(UserId::get) };
+        if let (Some(owner), Some(challenge)) = (owner, event.challenge_id)
+            && listed.contains(&challenge)
+        {
+            solved.entry(owner).or_default().insert(challenge);
+        }
+    }
+    let mut tried: HashMap<i64, BTreeSet<ChallengeId>> = HashMap::new();
+    for (owner, challenge) in state.store.submitted_pairs(teams).await? {
+        if listed.contains(&challenge) && !solved.get(&owner).is_some_and(|set| set.contains(&challenge)) {
+            tried.entry(owner).or_default().insert(challenge);
+        }
+    }
+    let standings = state.store.standings(teams, None).await?;
+    let rows: Vec<Value> = standings
+        .iter()
+        .filter(|standing| bracket.is_none() || standing.bracket_id == bracket)
+        .take(MATRIX_ROWS)
+        .enumerate()
+        .map(|(index, standing)| {
+            let ids = |sets: &HashMap<i64, BTreeSet<ChallengeId>>| -> Vec<ChallengeId> {
+                sets.get(&standing.account_id).map(|set| set.iter().copied().collect()).unwrap_or_default()
+            };
+            json!({
+                "id": standing.account_id,
+                "name": standing.name,
+                "place": index + 1,
+                "score": standing.score,
+                "bracket_id": standing.bracket_id,
+                "solves": ids(&solved),
+                "attempts": ids(&tried),
+            })
+        })
+        .collect();
+    let columns: Vec<Value> = challenges
+        .iter()
+        .map(|challenge| {
+            json!({"id": challenge.id, "name": challenge.spec.name, "category": challenge.spec.category, "value": challenge.spec.value})
+        })
+        .collect();
+    Ok(ok(json!({"challenges": columns, "scoreboard": rows})))
 }

@@ -1,39 +1,33 @@
 //! Challenge solutions (`/api/v1/solutions`, CTFd 3.8). `GET /api/v1/solutions` must exist:
 //! every `ctf challenge sync` calls it (admin-api D9). One solution per challenge; deleting a
-//! solution deletes its files too.
+//! solution deletes its files too. Read, create, update and delete are the shared CRUD
+//! handlers ([`super::crud`]).
 
 use axum::extract::State;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::auth::{Access, Actor};
+use super::auth::Access;
 use super::children::challenge_of;
+use super::crud::{self, Resource};
 use super::error::{AdminError, AdminResult};
-use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams};
-use super::reply::{done, ok};
-use super::storage::FileStorage;
-use super::{Table, Verb, audit};
+use super::input::{Fields, Opt, QueryParams};
+use super::reply::ok;
+use super::{Table, Verb};
 use crate::api::ApiState;
-use crate::store::Solution;
+use crate::store::{FileRecord, Solution};
 
 pub(super) fn routes(table: Table, read: Access, write: Access) -> Table {
     use Verb::{Delete, Get, Patch, Post};
     table
         .add(Get, "/api/v1/solutions", read, list)
-        .add(Post, "/api/v1/solutions", write, create)
-        .add(Get, "/api/v1/solutions/{id}", read, get)
-        .add(Patch, "/api/v1/solutions/{id}", write, update)
-        .add(Delete, "/api/v1/solutions/{id}", write, delete)
+        .add(Post, "/api/v1/solutions", write, crud::create::<Solution>)
+        .add(Get, "/api/v1/solutions/{id}", read, crud::get::<Solution>)
+        .add(Patch, "/api/v1/solutions/{id}", write, crud::update::<Solution>)
+        .add(Delete, "/api/v1/solutions/{id}", write, crud::delete::<Solution>)
 }
 
 const STATES: &[&str] = &["hidden", "visible", "solved"];
-
-fn view(solution: &Solution) -> Value {
-    json!({
-        "id": solution.id, "challenge_id": solution.challenge_id, "challenge": solution.challenge_id,
-        "content": solution.content, "html": solution.content, "state": solution.state,
-    })
-}
 
 async fn list(State(state): State<ApiState>, query: QueryParams) -> AdminResult<Response> {
     let mut data = Vec::new();
@@ -46,73 +40,61 @@ async fn list(State(state): State<ApiState>, query: QueryParams) -> AdminResult<
         {
             continue;
         }
-        data.push(view(&solution));
+        data.push(solution.view());
     }
     Ok(ok(data))
 }
 
-async fn create(State(state): State<ApiState>, actor: Actor, JsonBody(body): JsonBody) -> AdminResult<Response> {
-    let mut fields = Fields::new(&body);
-    let challenge_id = challenge_of(&state, &mut fields, true).await?;
-    let content = fields.text("content", 1_000_000).set().unwrap_or_default();
-    let solution_state = fields.choice("state", STATES).set().unwrap_or_else(|| "hidden".into());
-    fields.finish()?;
-    let Some(challenge_id) = challenge_id else { return Err(AdminError::field("challenge_id", "is required")) };
-    let created = state.store.create_solution(challenge_id, &content, &solution_state).await.map_err(|error| {
-        AdminError::from_store_on(
-            error,
-            &[("solutions_challenge_uq", "challenge_id", "A solution for this challenge already exists")],
-        )
-    })?;
-    let after = view(&created);
-    audit::record(&state, &actor, "create", "solution", Some(created.id.to_string()), None, Some(&after)).await;
-    Ok(ok(after))
-}
+impl Resource for Solution {
+    const KIND: &'static str = "solution";
 
-async fn get(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult<Response> {
-    Ok(ok(view(&state.store.get_solution(id).await?)))
-}
-
-async fn update(
-    State(state): State<ApiState>,
-    actor: Actor,
-    IdPath(id): IdPath,
-    JsonBody(body): JsonBody,
-) -> AdminResult<Response> {
-    let current = state.store.get_solution(id).await?;
-    let mut fields = Fields::new(&body);
-    let content = match fields.text("content", 1_000_000) {
-        Opt::Set(content) => content,
-        Opt::Null => String::new(),
-        Opt::Absent => current.content.clone(),
-    };
-    let solution_state = fields.choice("state", STATES).set().unwrap_or_else(|| current.state.clone());
-    fields.finish()?;
-    let updated = state.store.update_solution(id, &content, &solution_state).await?;
-    let (before, after) = (view(&current), view(&updated));
-    audit::record(&state, &actor, "update", "solution", Some(id.to_string()), Some(&before), Some(&after)).await;
-    Ok(ok(after))
-}
-
-async fn delete(State(state): State<ApiState>, actor: Actor, IdPath(id): IdPath) -> AdminResult<Response> {
-    let current = state.store.get_solution(id).await?;
-    let locations: Vec<String> = state
-        .store
-        .list_file_records()
-        .await?
-        .into_iter()
-        .filter(|record| record.solution_id == Some(id))
-        .map(|record| record.file.location)
-        .collect();
-    if !state.store.delete_solution(id).await? {
-        return Err(AdminError::NotFound);
+    fn id(&self) -> i64 {
+        self.id
     }
-    let storage = FileStorage::new(&state.deps.settings.data_dir);
-    for location in locations {
-        if let Err(error) = storage.remove(&location).await {
-            tracing::warn!(%error, location, "could not remove a deleted solution's file");
-        }
+
+    fn view(&self) -> Value {
+        json!({
+            "id": self.id, "challenge_id": self.challenge_id, "challenge": self.challenge_id,
+            "content": self.content, "html": self.content, "state": self.state,
+        })
     }
-    audit::record(&state, &actor, "delete", "solution", Some(id.to_string()), Some(&view(&current)), None).await;
-    Ok(done())
+
+    async fn load(state: &ApiState, id: i64) -> AdminResult<Self> {
+        Ok(state.store.get_solution(id).await?)
+    }
+
+    async fn create(state: &ApiState, body: &Map<String, Value>) -> AdminResult<Self> {
+        let mut fields = Fields::new(body);
+        let challenge_id = challenge_of(state, &mut fields, true).await?;
+        let content = fields.text("content", 1_000_000).set().unwrap_or_default();
+        let solution_state = fields.choice("state", STATES).set().unwrap_or_else(|| "hidden".into());
+        fields.finish()?;
+        let Some(challenge_id) = challenge_id else { return Err(AdminError::field("challenge_id", "is required")) };
+        state.store.create_solution(challenge_id, &content, &solution_state).await.map_err(|error| {
+            AdminError::from_store_on(
+                error,
+                &[("solutions_challenge_uq", "challenge_id", "A solution for this challenge already exists")],
+            )
+        })
+    }
+
+    async fn update(state: &ApiState, current: &Self, body: &Map<String, Value>) -> AdminResult<Self> {
+        let mut fields = Fields::new(body);
+        let content = match fields.text("content", 1_000_000) {
+            Opt::Set(content) => content,
+            Opt::Null => String::new(),
+            Opt::Absent => current.content.clone(),
+        };
+        let solution_state = fields.choice("state", STATES).set().unwrap_or_else(|| current.state.clone());
+        fields.finish()?;
+        Ok(state.store.update_solution(current.id, &content, &solution_state).await?)
+    }
+
+    async fn remove(state: &ApiState, id: i64) -> AdminResult<bool> {
+        Ok(state.store.delete_solution(id).await?)
+    }
+
+    fn owns(record: &FileRecord, id: i64) -> bool {
+        record.solution_id == Some(id)
+    }
 }

@@ -7,17 +7,15 @@
 //! member is not bound by the event's team size.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::accounts::{
-    bracket_field, country_field, email_field, entries_view, field_entries, place_and_score, teams_mode,
-};
+use super::accounts::{entries_view, field_entries, place_and_score, teams_mode};
 use super::auth::{Access, Actor};
 use super::error::{AdminError, AdminResult};
 use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams};
-use super::reply::{Page, done, iso, ok, page_of, paginated};
-use super::{Table, Verb, audit, results, signals};
+use super::reply::{done, iso, ok};
+use super::{Table, Verb, audit, profiles, results, signals};
 use crate::api::ApiState;
 use crate::domain::{TeamId, UserId};
 use crate::store::{FieldOwner, JoinOutcome, NewTeam, StoreError, SubmissionFilter, SubmissionKind, Team, TeamUpdate};
@@ -75,75 +73,22 @@ async fn load(state: &ApiState, id: i64) -> AdminResult<Team> {
     Ok(state.store.get_team(TeamId(id)).await?)
 }
 
-fn matches(team: &Team, query: &QueryParams) -> Result<bool, AdminError> {
-    if query.text("view") != Some("admin") && (team.hidden || team.banned) {
-        return Ok(false);
-    }
-    let text = |value: &Option<String>| value.clone().unwrap_or_default();
-    for (key, actual) in [("affiliation", text(&team.affiliation)), ("country", text(&team.country))] {
-        if let Some(wanted) = query.text(key)
-            && wanted != actual
-        {
-            return Ok(false);
-        }
-    }
-    if let Some(bracket) = query.int("bracket_id")?.or(query.int("bracket")?)
-        && team.bracket_id.map(|id| id.get()) != Some(bracket)
-    {
-        return Ok(false);
-    }
-    for (key, actual) in [("hidden", team.hidden), ("banned", team.banned)] {
-        if let Some(wanted) = query.bool(key)?
-            && wanted != actual
-        {
-            return Ok(false);
-        }
-    }
-    if let Some(needle) = query.text("q") {
-        let haystack = match query.text("field").unwrap_or("name") {
-            "name" => team.name.clone(),
-            "email" => text(&team.email),
-            "website" => text(&team.website),
-            "country" => text(&team.country),
-            "affiliation" => text(&team.affiliation),
-            "bracket" => team.bracket_id.map(|id| id.to_string()).unwrap_or_default(),
-            _ => {
-                return Err(AdminError::field(
-                    "field",
-                    "must be name, email, website, country, bracket or affiliation",
-                ));
-            }
-        };
-        if !haystack.to_lowercase().contains(&needle.to_lowercase()) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 async fn list(State(state): State<ApiState>, query: QueryParams) -> AdminResult<Response> {
     require_teams_mode(&state)?;
-    let page = Page::from_query(&query, 50, 100)?;
     let teams = state.store.list_teams(0, i64::MAX).await?;
-    let mut selected = Vec::new();
-    for team in &teams {
-        if matches(team, &query)? {
-            selected.push(team.clone());
-        }
-    }
-    let data = page_of(&selected, page).iter().map(view).collect();
-    Ok(paginated(data, page, i64::try_from(selected.len()).unwrap_or(i64::MAX)))
+    profiles::list_page(&teams, &query, view)
 }
 
 async fn profile_fields(state: &ApiState, fields: &mut Fields<'_>, update: &mut TeamUpdate) -> AdminResult<()> {
-    update.email = email_field(fields);
-    update.website = fields.text("website", 128).patch();
-    update.affiliation = fields.text("affiliation", 128).patch();
-    update.country = country_field(fields);
-    update.secret = fields.text("secret", 128).patch();
-    update.bracket_id = bracket_field(state, fields).await?;
-    update.hidden = fields.bool("hidden").set();
-    update.banned = fields.bool("banned").set();
+    let profile = profiles::read_profile(state, fields, false).await?;
+    update.email = profile.email;
+    update.website = profile.website;
+    update.affiliation = profile.affiliation;
+    update.country = profile.country;
+    update.secret = profile.secret;
+    update.bracket_id = profile.bracket_id;
+    update.hidden = profile.hidden;
+    update.banned = profile.banned;
     match fields.text("password", 128) {
         Opt::Set(password) if password.is_empty() => update.password_hash = Some(None),
         Opt::Set(password) => {
@@ -240,18 +185,12 @@ async fn update(
     if let Some(entries) = entries {
         state.store.set_field_entries(FieldOwner::Team(updated.id), &entries).await?;
     }
-    if updated.banned && !current.banned {
-        for member in state.store.team_members(current.id).await? {
-            state.store.revoke_user_sessions(member.id, None).await?;
-        }
+    let changes = profiles::changes(&current, &updated);
+    if changes.newly_banned {
+        profiles::revoke_sessions(&state, member_ids(&state, current.id).await?).await?;
     }
     let updated = state.store.get_team(current.id).await?;
-    if updated.banned != current.banned
-        || updated.hidden != current.hidden
-        || updated.name != current.name
-        || updated.bracket_id != current.bracket_id
-        || updated.captain_id != current.captain_id
-    {
+    if changes.visible || updated.captain_id != current.captain_id {
         signals::accounts(&state).await;
         if updated.banned != current.banned || updated.hidden != current.hidden {
             signals::solvers(&state).await;
@@ -374,8 +313,5 @@ async fn fails(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult
 
 async fn awards(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult<Response> {
     let team = load(&state, id).await?;
-    let awards = state.store.list_awards(Some(team.id), None).await?;
-    let data: Vec<Value> = awards.iter().map(super::accounts::award_view).collect();
-    let count = data.len();
-    Ok(axum::Json(json!({"success": true, "data": data, "meta": {"count": count}})).into_response())
+    Ok(profiles::awards_response(&state.store.list_awards(Some(team.id), None).await?))
 }

@@ -11,12 +11,12 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::accounts::{bracket_field, country_field, email_field, entries_view, field_entries, place_and_score};
+use super::accounts::{entries_view, field_entries, place_and_score};
 use super::auth::{Access, Actor};
 use super::error::{AdminError, AdminResult};
 use super::input::{Fields, IdPath, JsonBody, Opt, QueryParams};
-use super::reply::{Page, done, iso, ok, page_of, paginated};
-use super::{Table, Verb, audit, results, signals};
+use super::reply::{done, iso, ok};
+use super::{Table, Verb, audit, profiles, results, signals};
 use crate::api::ApiState;
 use crate::domain::UserId;
 use crate::store::{FieldOwner, NewUser, SubmissionFilter, SubmissionKind, User, UserRole, UserUpdate};
@@ -65,77 +65,23 @@ async fn full_view(state: &ApiState, user: &User) -> AdminResult<Value> {
     Ok(data)
 }
 
-fn matches(user: &User, query: &QueryParams) -> Result<bool, AdminError> {
-    if query.text("view") != Some("admin") && (user.hidden || user.banned) {
-        return Ok(false);
-    }
-    let text = |value: &Option<String>| value.clone().unwrap_or_default();
-    let checks = [
-        ("affiliation", text(&user.affiliation)),
-        ("country", text(&user.country)),
-        ("type", user.role.as_str().to_owned()),
-        ("team_id", user.team_id.map(|team| team.to_string()).unwrap_or_default()),
-    ];
-    for (key, actual) in &checks {
-        if let Some(wanted) = query.text(key)
-            && wanted != actual
-        {
-            return Ok(false);
-        }
-    }
-    if let Some(bracket) = query.int("bracket_id")?.or(query.int("bracket")?)
-        && user.bracket_id.map(|id| id.get()) != Some(bracket)
-    {
-        return Ok(false);
-    }
-    for (key, actual) in [("verified", user.verified), ("hidden", user.hidden), ("banned", user.banned)] {
-        if let Some(wanted) = query.bool(key)?
-            && wanted != actual
-        {
-            return Ok(false);
-        }
-    }
-    if let Some(needle) = query.text("q") {
-        let haystack = match query.text("field").unwrap_or("name") {
-            "name" => user.name.clone(),
-            "email" => text(&user.email),
-            "website" => text(&user.website),
-            "country" => text(&user.country),
-            "affiliation" => text(&user.affiliation),
-            "bracket" => user.bracket_id.map(|id| id.to_string()).unwrap_or_default(),
-            _ => {
-                return Err(AdminError::field(
-                    "field",
-                    "must be name, email, website, country, bracket or affiliation",
-                ));
-            }
-        };
-        if !haystack.to_lowercase().contains(&needle.to_lowercase()) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 async fn list(State(state): State<ApiState>, query: QueryParams) -> AdminResult<Response> {
-    let page = Page::from_query(&query, 50, 100)?;
     let users = state.store.list_users(0, i64::MAX).await?;
-    let mut selected = Vec::new();
-    for user in &users {
-        if matches(user, &query)? {
-            selected.push(user.clone());
-        }
-    }
-    let data = page_of(&selected, page).iter().map(view).collect();
-    Ok(paginated(data, page, i64::try_from(selected.len()).unwrap_or(i64::MAX)))
+    profiles::list_page(&users, &query, view)
 }
 
 /// Reads the profile fields shared by create and update into `update`.
 async fn profile_fields(state: &ApiState, fields: &mut Fields<'_>, update: &mut UserUpdate) -> AdminResult<()> {
-    update.email = email_field(fields);
-    update.website = fields.text("website", 128).patch();
-    update.affiliation = fields.text("affiliation", 128).patch();
-    update.country = country_field(fields);
+    let profile = profiles::read_profile(state, fields, true).await?;
+    update.email = profile.email;
+    update.website = profile.website;
+    update.affiliation = profile.affiliation;
+    update.country = profile.country;
+    update.secret = profile.secret;
+    update.bracket_id = profile.bracket_id;
+    update.hidden = profile.hidden;
+    update.banned = profile.banned;
+    update.verified = profile.verified;
     match fields.text("language", 16) {
         Opt::Set(language) if language.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
             update.language = Some(Some(language).filter(|text| !text.is_empty()));
@@ -144,12 +90,7 @@ async fn profile_fields(state: &ApiState, fields: &mut Fields<'_>, update: &mut 
         Opt::Null => update.language = Some(None),
         Opt::Absent => {}
     }
-    update.secret = fields.text("secret", 128).patch();
     update.oauth_id = fields.int("oauth_id", 1, i64::MAX).patch();
-    update.bracket_id = bracket_field(state, fields).await?;
-    update.hidden = fields.bool("hidden").set();
-    update.banned = fields.bool("banned").set();
-    update.verified = fields.bool("verified").set();
     update.change_password = fields.bool("change_password").set();
     if let Opt::Set(role) = fields.choice("type", ROLES) {
         update.role = role.parse::<UserRole>().ok();
@@ -260,17 +201,12 @@ async fn update(
     if let Some(entries) = entries {
         state.store.set_field_entries(FieldOwner::User(updated.id), &entries).await?;
     }
-    let revoke = (updated.banned && !current.banned) || updated.role != current.role || password.is_some();
+    let changes = profiles::changes(&current, &updated);
+    let revoke = changes.newly_banned || updated.role != current.role || password.is_some();
     if revoke {
-        state.store.revoke_user_sessions(updated.id, None).await?;
+        profiles::revoke_sessions(&state, [updated.id]).await?;
     }
-    let account_changed = revoke
-        || updated.banned != current.banned
-        || updated.hidden != current.hidden
-        || updated.verified != current.verified
-        || updated.name != current.name
-        || updated.bracket_id != current.bracket_id;
-    if account_changed {
+    if revoke || changes.visible {
         signals::account(&state, updated.id).await;
         if updated.banned != current.banned || updated.hidden != current.hidden {
             signals::solvers(&state).await;
@@ -315,10 +251,5 @@ async fn fails(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult
 
 async fn awards(State(state): State<ApiState>, IdPath(id): IdPath) -> AdminResult<Response> {
     let user = state.store.get_user(UserId(id)).await?;
-    let awards = state.store.list_awards(None, Some(user.id)).await?;
-    let data: Vec<Value> = awards.iter().map(super::accounts::award_view).collect();
-    let count = data.len();
-    Ok(axum::response::IntoResponse::into_response(axum::Json(
-        json!({"success": true, "data": data, "meta": {"count": count}}),
-    )))
+    Ok(profiles::awards_response(&state.store.list_awards(None, Some(user.id)).await?))
 }

@@ -20,6 +20,10 @@
 //! Dynamic flags: a team submitting another team's genuine flag creates a cheat event naming
 //! both teams. With `dynamic_flag_sharing = reject` (the default) the attempt is answered and
 //! counted as incorrect; with `record` it is accepted as a solve and only recorded.
+//!
+//! Instances: a correct flag, and a recorded wrong attempt that uses the last of the budget,
+//! stop the team's instance of the challenge (`instances::stop_after_solve`, in the
+//! background: the answer never waits for the stop, and a failed stop is only logged).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +44,7 @@ use super::signals;
 use super::visibility::{Requirements, is_hidden};
 use crate::api::ApiState;
 use crate::api::json::CiJson;
+use crate::control::StopReason;
 use crate::store::{
     Account, Challenge, ChallengeState, NewActionLog, NewCheatEvent, SolveOutcome, StoreError, SubmissionKind,
 };
@@ -248,6 +253,11 @@ pub async fn attempt(
             "Failed to record submission. Please try again.",
         ));
     }
+    if attempts_used.is_some_and(|used| used >= max_attempts.unsigned_abs())
+        && let Some(team) = player.team_id
+    {
+        super::instances::stop_after_solve(&state, team, challenge.id, StopReason::AttemptsExhausted);
+    }
     let message = match attempts_used {
         Some(used) => {
             let left = max_attempts.unsigned_abs().saturating_sub(used);
@@ -306,7 +316,7 @@ async fn record_correct(
     match state.store.record_solve_with_log(challenge.id, account, submission, Some(ip), Some(&log)).await {
         Ok(SolveOutcome::Solved { value, .. }) => {
             if let Some(team) = player.team_id {
-                super::instances::stop_after_solve(state, team, challenge.id, crate::control::StopReason::Solved);
+                super::instances::stop_after_solve(state, team, challenge.id, StopReason::Solved);
             }
             signals::scores_changed(&state.cache, Some(context)).await;
             verdict(StatusCode::OK, true, json!({"status": "correct", "message": "Correct", "value": value}))

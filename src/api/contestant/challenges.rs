@@ -51,7 +51,8 @@ fn difficulty(challenge: &Challenge, config: &EventConfig) -> Option<i64> {
     if config.challenge_difficulty_visibility { challenge.spec.difficulty } else { None }
 }
 
-fn protocol(challenge: &Challenge) -> &str {
+/// How players reach instances of `challenge` (`http` unless set).
+pub(super) fn protocol(challenge: &Challenge) -> &str {
     let protocol = challenge.spec.deploy.protocol.trim();
     if protocol.is_empty() { "http" } else { protocol }
 }

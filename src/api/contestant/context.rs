@@ -58,13 +58,9 @@ impl Contestant {
     /// inside a tokio runtime).
     pub fn new(state: &ApiState) -> Arc<Self> {
         let api = &state.deps.settings.api;
-        let trusted_proxies = TrustedProxies::parse(&api.trusted_proxies).unwrap_or_else(|problem| {
-            tracing::error!(%problem, "api.trusted_proxies is invalid; trusting no proxy");
-            TrustedProxies::default()
-        });
         Self::with_parts(
             state,
-            trusted_proxies,
+            (*state.trusted_proxies).clone(),
             api.rate_limits.clone(),
             Arc::new(HttpVerifier::new(api.captcha_verify_url.clone())),
         )

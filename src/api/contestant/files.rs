@@ -221,7 +221,7 @@ async fn check_challenge_access(
     Ok(())
 }
 
-fn stream_file(file: tokio::fs::File, path: &Path) -> Response {
+pub(crate) fn stream_file(file: tokio::fs::File, path: &Path) -> Response {
     let stream = futures::stream::unfold(Some(file), |state| async move {
         let mut file = state?;
         let mut buffer = vec![0u8; 64 * 1024];

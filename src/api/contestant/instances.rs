@@ -417,6 +417,8 @@ pub async fn instances(State(state): State<ApiState>, player: Player) -> ApiResu
             "challenge_url": view.token.clone().unwrap_or_else(|| "N/A".to_owned()),
             "ready": running,
             "age": view.expires_at.unwrap_or(0).to_string(),
+            // fctf addition: how players reach it (`http` or `tcp`), as on the challenge detail.
+            "connection_protocol": super::challenges::protocol(&challenge),
         }));
     }
     ok(json!({"success": true, "data": data}))

@@ -63,7 +63,15 @@ pub async fn contestant(
     };
     let member_list: Vec<Value> = members
         .iter()
-        .map(|user| json!({"name": user.name, "email": user.email, "score": member_score(user.id)}))
+        .map(|user| {
+            json!({
+                "name": user.name,
+                "email": user.email,
+                "score": member_score(user.id),
+                // fctf addition: the portal marks the captain.
+                "captain": team.captain_id == Some(user.id),
+            })
+        })
         .collect();
     let score: i64 = members.iter().map(|user| member_score(user.id)).sum();
     let place = match config.user_mode {
@@ -87,6 +95,8 @@ pub async fn contestant(
             !other.hidden && !other.banned && (team.bracket_id.is_none() || other.bracket_id == team.bracket_id)
         })
         .count();
+    let invite_code =
+        if team.captain_id == Some(player.user_id) { state.store.get_team(team.id).await?.invite_code } else { None };
     ok(json!({
         "success": true,
         "data": {
@@ -96,6 +106,8 @@ pub async fn contestant(
             "score": score,
             "challengeTotalScore": challenge_total,
             "totalTeams": total_teams,
+            // fctf addition: the join code, for the captain only (the portal shows it to them).
+            "inviteCode": invite_code,
         }
     }))
 }

@@ -27,6 +27,7 @@ use tokio::sync::broadcast;
 
 use self::state::State;
 use self::state::Value;
+pub(crate) use self::state::{Bucket, take_token};
 use super::CacheBackend;
 use super::CacheError;
 use super::ChangeStream;
@@ -90,6 +91,10 @@ fn parse_mark(key: &str, bytes: &[u8]) -> Result<i64, CacheError> {
 
 #[async_trait]
 impl CacheBackend for MemoryCache {
+    fn in_process(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         let now = Instant::now();
         let mut state = self.lock(now);

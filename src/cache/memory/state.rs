@@ -177,7 +177,7 @@ fn wrong_type(key: &str, value: &Value) -> CacheError {
 
 /// A token bucket: tokens left (fractional) and when they were counted.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     stamp_ms: i64,
 }
@@ -186,7 +186,7 @@ pub(super) struct Bucket {
 /// tokens refill continuously since the stamp (a clock that went backwards refills nothing and
 /// keeps the later stamp); one whole token is taken when there is one. Returns the new bucket,
 /// the decision and how long to keep the key (until it would be full again, plus a second).
-pub(super) fn take_token(
+pub(crate) fn take_token(
     previous: Option<Bucket>,
     capacity: u32,
     refill_per_sec: f64,

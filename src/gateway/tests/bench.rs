@@ -1,15 +1,21 @@
-//! Benchmark (ignored; run `benches/gateway.sh`, which builds with `--release`): the gateway
-//! against nginx as a reverse proxy to the same upstream, and against the upstream directly,
-//! measured with wrk on loopback; then TCP relay throughput against a direct connection.
-//! Prints figures and ratios, asserts nothing about speed. Besides wrk's throughput and
-//! latency, each row shows the CPU time the proxy under test spent per request (from
-//! `/proc/<pid>/stat`), which stays meaningful on a machine shared with other work.
+//! Benchmarks (ignored; run `benches/gateway.sh`, which builds with `--release`).
+//!
+//! `bench_gateway_against_nginx_and_direct`: the gateway against nginx as a reverse proxy to the
+//! same upstream, and against the upstream directly, measured with wrk on loopback; then TCP
+//! relay throughput against a direct connection. Every row is measured in several rounds that
+//! alternate between the contenders (the machine is shared, so load drifts) and the medians are
+//! shown, with the per-round ratios. Besides wrk's throughput and latency, each row shows the
+//! CPU time the proxy under test spent per request (from `/proc/<pid>/stat`).
+//!
+//! `callgrind_instructions_against_nginx`: user-space instructions per request of nginx and of
+//! the gateway, each run under callgrind, which counts the same on an idle or a loaded machine.
 //!
 //! The upstream is a separate nginx (one worker) answering `/` with a short text and serving a
-//! 64 KiB file. The proxy nginx gets two workers, upstream keep-alive and no access log; the
-//! gateway runs on a two-worker runtime with no log subscriber, in three variants: limits off,
-//! limits on over the memory cache, and (with FCTF_TEST_REDIS_URL) limits on over Redis.
-//! `FCTF_BENCH_QUICK=1` measures only small responses without limits (for profiling).
+//! 64 KiB file. The proxy nginx gets as many workers as the gateway has runtime threads (two),
+//! upstream keep-alive, buffers that hold a 64 KiB answer and no access log; the gateway runs
+//! with no log subscriber, in three variants: limits off, limits on over the memory cache, and
+//! (with FCTF_TEST_REDIS_URL) limits on over Redis. Prints figures and ratios, asserts nothing
+//! about speed.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -21,7 +27,6 @@ use tokio::net::{TcpListener, TcpStream};
 use super::harness::*;
 use crate::cache::Cache;
 
-const WRK_SECONDS: &str = "8s";
 const WRK_CONNECTIONS: &str = "64";
 
 struct Nginx {
@@ -54,11 +59,18 @@ fn free_port() -> u16 {
 }
 
 fn start_nginx(workers: u32, server_block: &str, extra_http: &str) -> Nginx {
+    start_nginx_with(&[], workers, server_block, extra_http)
+}
+
+/// Starts nginx, run through `prefix` (e.g. valgrind) when it is not empty: then as a single
+/// process without a master.
+fn start_nginx_with(prefix: &[&str], workers: u32, server_block: &str, extra_http: &str) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().display().to_string();
     std::fs::write(dir.path().join("big.bin"), vec![b'x'; 64 * 1024]).unwrap();
+    let master = if prefix.is_empty() { "" } else { "master_process off;\n" };
     let conf = format!(
-        "worker_processes {workers};\ndaemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\n\
+        "worker_processes {workers};\n{master}daemon off;\npid {root}/nginx.pid;\nerror_log {root}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n access_log off;\n client_body_temp_path {root}/body;\n proxy_temp_path {root}/proxy;\n\
          fastcgi_temp_path {root}/fastcgi;\n uwsgi_temp_path {root}/uwsgi;\n scgi_temp_path {root}/scgi;\n\
@@ -67,7 +79,15 @@ fn start_nginx(workers: u32, server_block: &str, extra_http: &str) -> Nginx {
     let conf = conf.replace("$ROOT", &root);
     let path = dir.path().join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
-    let child = Command::new("nginx")
+    let mut command = match prefix.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg("nginx");
+            command
+        }
+        None => Command::new("nginx"),
+    };
+    let child = command
         .arg("-c")
         .arg(&path)
         .arg("-p")
@@ -80,7 +100,8 @@ fn start_nginx(workers: u32, server_block: &str, extra_http: &str) -> Nginx {
 }
 
 async fn wait_listening(addr: SocketAddr) {
-    for _ in 0..100 {
+    // Long enough for a process starting under valgrind.
+    for _ in 0..1200 {
         if TcpStream::connect(addr).await.is_ok() {
             return;
         }
@@ -161,12 +182,26 @@ fn parse_duration_ms(text: &str) -> f64 {
     number.parse::<f64>().unwrap_or(f64::NAN) * factor
 }
 
+fn wrk_duration() -> String {
+    format!("{}s", env_number("FCTF_BENCH_SECONDS", 6))
+}
+
 async fn wrk(url: String, cookie: Option<String>, measured: Vec<u32>) -> WrkFigures {
+    wrk_with(url, cookie, measured, WRK_CONNECTIONS.to_owned(), wrk_duration()).await
+}
+
+async fn wrk_with(
+    url: String,
+    cookie: Option<String>,
+    measured: Vec<u32>,
+    connections: String,
+    duration: String,
+) -> WrkFigures {
     tokio::task::spawn_blocking(move || {
         let cpu_before = cpu_seconds(&measured);
         let switches_before = context_switches(&measured);
         let mut command = Command::new("wrk");
-        command.args(["-t2", "-c", WRK_CONNECTIONS, "-d", WRK_SECONDS, "--latency"]);
+        command.args(["-t2", "-c", &connections, "-d", &duration, "--latency"]);
         if let Some(cookie) = cookie {
             command.arg("-H").arg(format!("Cookie: FCTF_Auth_Token={cookie}"));
         }
@@ -237,11 +272,65 @@ async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
     .await
 }
 
-#[tokio::test(flavor = "current_thread")]
-#[ignore = "benchmark: needs nginx and wrk; run benches/gateway.sh (release build)"]
-async fn bench_gateway_against_nginx_and_direct() {
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+fn load_line() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let up_minutes = uptime.split_whitespace().next().and_then(|value| value.parse::<f64>().ok()).unwrap_or(0.0) / 60.0;
+    format!("up {up_minutes:.0} min, load average {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// The element-wise median of several measurements of one row.
+fn median(rows: &[WrkFigures]) -> WrkFigures {
+    let pick = |field: fn(&WrkFigures) -> f64| {
+        let mut values: Vec<f64> = rows.iter().map(field).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    WrkFigures {
+        requests_per_sec: pick(|row| row.requests_per_sec),
+        requests: pick(|row| row.requests),
+        p50_ms: pick(|row| row.p50_ms),
+        p90_ms: pick(|row| row.p90_ms),
+        p99_ms: pick(|row| row.p99_ms),
+        errors: rows.iter().map(|row| row.errors).sum(),
+        cpu_us_per_request: pick(|row| row.cpu_us_per_request),
+        user_share: pick(|row| row.user_share),
+        switches_per_request: pick(|row| row.switches_per_request),
+    }
+}
+
+/// Warnings nginx wrote (e.g. responses buffered to temporary files), which would make the
+/// comparison unfair to it.
+fn nginx_warnings(nginx: &Nginx) -> String {
+    std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default()
+}
+
+/// The reverse-proxy nginx: `workers` processes (as many as the gateway's runtime threads),
+/// keep-alive to the upstream, buffers large enough that a 64 KiB answer never goes to a
+/// temporary file, no access log.
+async fn start_proxy_nginx(workers: u32, upstream: SocketAddr, prefix: &[&str]) -> (Nginx, SocketAddr) {
+    let proxy_port = free_port();
+    let nginx = start_nginx_with(
+        prefix,
+        workers,
+        &format!(
+            "  listen 127.0.0.1:{proxy_port};\n  keepalive_requests 1000000;\n  location / {{ proxy_pass http://challenge; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffer_size 16k; proxy_buffers 8 16k; proxy_busy_buffers_size 32k; }}"
+        ),
+        &format!("upstream challenge {{ server {upstream}; keepalive 256; }}"),
+    );
+    let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
+    wait_listening(proxy).await;
+    (nginx, proxy)
+}
+
+/// The upstream: one nginx worker answering `/` with a short text and serving `/big.bin`.
+async fn start_upstream_nginx() -> (Nginx, SocketAddr) {
     let upstream_port = free_port();
-    let upstream_nginx = start_nginx(
+    let nginx = start_nginx(
         1,
         &format!(
             "  listen 127.0.0.1:{upstream_port};\n  keepalive_requests 1000000;\n  root $ROOT;\n  location = / {{ return 200 \"hello from the challenge\\n\"; }}"
@@ -250,18 +339,19 @@ async fn bench_gateway_against_nginx_and_direct() {
     );
     let upstream: SocketAddr = format!("127.0.0.1:{upstream_port}").parse().unwrap();
     wait_listening(upstream).await;
-    let proxy_port = free_port();
-    let proxy_nginx = start_nginx(
-        2,
-        &format!(
-            "  listen 127.0.0.1:{proxy_port};\n  keepalive_requests 1000000;\n  location / {{ proxy_pass http://challenge; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}"
-        ),
-        &format!("upstream challenge {{ server {upstream}; keepalive 256; }}"),
-    );
-    let proxy: SocketAddr = format!("127.0.0.1:{proxy_port}").parse().unwrap();
-    wait_listening(proxy).await;
+    (nginx, upstream)
+}
+
+const WORKERS: u32 = 2;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: needs nginx and wrk; run benches/gateway.sh (release build)"]
+async fn bench_gateway_against_nginx_and_direct() {
+    let (upstream_nginx, upstream) = start_upstream_nginx().await;
+    let (proxy_nginx, proxy) = start_proxy_nginx(WORKERS, upstream, &[]).await;
 
     let quick = std::env::var("FCTF_BENCH_QUICK").is_ok();
+    let rounds = env_number("FCTF_BENCH_ROUNDS", 3).max(1);
     let mut variants = vec![("fctf (limits off)", start_variant(memory_cache().await.unwrap(), false).await)];
     if !quick {
         variants.push(("fctf (limits, memory)", start_variant(memory_cache().await.unwrap(), true).await));
@@ -269,29 +359,58 @@ async fn bench_gateway_against_nginx_and_direct() {
             variants.push(("fctf (limits, redis)", start_variant(cache, true).await));
         }
     }
-    println!("\nHTTP, wrk -t2 -c{WRK_CONNECTIONS} -d{WRK_SECONDS} on loopback (2 cores shared with everything else)");
+    let mut tokens = Vec::new();
+    for (index, (_, gateway)) in variants.iter().enumerate() {
+        tokens.push(gateway.mint_live(&upstream.to_string(), 3600, 90 + index as i64).await);
+    }
+    println!(
+        "\nHTTP, wrk -t2 -c{WRK_CONNECTIONS} -d{} on loopback; nginx {WORKERS} workers, fctf {WORKERS} runtime threads; \
+         {rounds} alternating rounds, medians shown\n  before: {}",
+        wrk_duration(),
+        load_line()
+    );
     let paths: &[&str] = if quick { &["/"] } else { &["/", "/big.bin"] };
     for path in paths.iter().copied() {
-        let direct = wrk(format!("http://{upstream}{path}"), None, nginx_pids(&upstream_nginx)).await;
-        let nginx = wrk(format!("http://{proxy}{path}"), None, nginx_pids(&proxy_nginx)).await;
+        let mut direct_rows = Vec::new();
+        let mut nginx_rows = Vec::new();
+        let mut variant_rows = vec![Vec::new(); variants.len()];
+        for _ in 0..rounds {
+            direct_rows.push(wrk(format!("http://{upstream}{path}"), None, nginx_pids(&upstream_nginx)).await);
+            nginx_rows.push(wrk(format!("http://{proxy}{path}"), None, nginx_pids(&proxy_nginx)).await);
+            for (index, (_, gateway)) in variants.iter().enumerate() {
+                let figures = wrk(gateway.url(path), Some(tokens[index].clone()), vec![std::process::id()]).await;
+                variant_rows[index].push(figures);
+            }
+        }
+        let direct = median(&direct_rows);
+        let nginx = median(&nginx_rows);
         println!("path {path}");
         print_row("direct", direct, nginx, direct);
         print_row("nginx proxy", nginx, nginx, direct);
-        for (name, gateway) in &variants {
-            let token = gateway.mint_live(&upstream.to_string(), 3600, 90).await;
-            let figures = wrk(gateway.url(path), Some(token), vec![std::process::id()]).await;
-            print_row(name, figures, nginx, direct);
+        for (index, (name, _)) in variants.iter().enumerate() {
+            print_row(name, median(&variant_rows[index]), nginx, direct);
+            let per_round: Vec<String> = variant_rows[index]
+                .iter()
+                .zip(&nginx_rows)
+                .map(|(fctf, nginx)| format!("{:.2}", fctf.requests_per_sec / nginx.requests_per_sec))
+                .collect();
+            println!("  {:<22} rps vs nginx per round: {}", "", per_round.join(" "));
         }
     }
+    println!("  after: {}", load_line());
     if std::env::var("FCTF_BENCH_BARE").is_ok() {
         let bare = bare_hyper_proxy(upstream).await;
         let nginx = wrk(format!("http://{proxy}/"), None, nginx_pids(&proxy_nginx)).await;
         let figures = wrk(format!("http://{bare}/"), None, vec![std::process::id()]).await;
         print_row("bare hyper proxy", figures, nginx, nginx);
     }
+    let warnings = nginx_warnings(&proxy_nginx);
+    if !warnings.trim().is_empty() {
+        println!("proxy nginx warnings:\n{warnings}");
+    }
     if !quick {
         let (_, gateway) = &variants[0];
-        tcp_throughput(gateway).await;
+        tcp_throughput(gateway, rounds).await;
     }
 }
 
@@ -339,39 +458,171 @@ async fn through_gateway(gateway: &TestGateway, token: &str) -> TcpStream {
     stream
 }
 
-async fn tcp_throughput(gateway: &TestGateway) {
+/// Megabytes per second of `streams` parallel pushes of `total` bytes, opened by `open`.
+async fn push_rate<F, Fut>(streams: u64, total: u64, open: F) -> f64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = TcpStream>,
+{
+    let bytes = total / streams;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..streams {
+        tasks.push(tokio::spawn(push(open().await, bytes)));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap() >= bytes);
+    }
+    (total as f64) / started.elapsed().as_secs_f64() / 1e6
+}
+
+async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
     let upstream = counting_upstream().await;
     let token = gateway.mint_live(&upstream.to_string(), 3600, 91).await;
-    let per_stream: u64 = 512 * 1024 * 1024;
-    println!("\nTCP relay, client -> upstream, 64 KiB writes");
+    let total: u64 = 512 * 1024 * 1024;
+    println!("\nTCP relay, client -> upstream, 64 KiB writes, {rounds} alternating rounds, medians shown");
     for streams in [1_u64, 8] {
-        let bytes = per_stream / streams;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..streams {
-            let stream = TcpStream::connect(upstream).await.unwrap();
-            tasks.push(tokio::spawn(push(stream, bytes)));
+        let mut direct = Vec::new();
+        let mut relayed = Vec::new();
+        for _ in 0..rounds {
+            direct.push(push_rate(streams, total, || async { TcpStream::connect(upstream).await.unwrap() }).await);
+            relayed.push(push_rate(streams, total, || through_gateway(gateway, &token)).await);
         }
-        for task in tasks {
-            assert!(task.await.unwrap() >= bytes);
-        }
-        let direct = (per_stream as f64) / started.elapsed().as_secs_f64() / 1e6;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..streams {
-            let stream = through_gateway(gateway, &token).await;
-            tasks.push(tokio::spawn(push(stream, bytes)));
-        }
-        for task in tasks {
-            assert!(task.await.unwrap() >= bytes);
-        }
-        let relayed = (per_stream as f64) / started.elapsed().as_secs_f64() / 1e6;
+        let ratios: Vec<f64> = relayed.iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
+        let median_of = |values: &[f64]| {
+            let mut values = values.to_vec();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
         println!(
-            "  {streams} stream(s), {} MiB total: direct {direct:>7.0} MB/s  via fctf {relayed:>7.0} MB/s  ratio {:.2}",
-            per_stream / (1024 * 1024),
-            relayed / direct
+            "  {streams} stream(s), {} MiB total: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
+            total / (1024 * 1024),
+            median_of(&direct),
+            median_of(&relayed),
+            median_of(&ratios),
+            ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
         );
     }
+}
+
+/// User-space instructions per request of a process running under callgrind: warm up, zero
+/// its counters, drive it with wrk, read the counters back.
+async fn instructions_per_request(pid: u32, url: String, cookie: Option<String>) -> (f64, f64) {
+    let connections = "8".to_owned();
+    wrk_with(url.clone(), cookie.clone(), Vec::new(), connections.clone(), "3s".to_owned()).await;
+    let control = |args: &[&str]| {
+        let output = Command::new("callgrind_control").args(args).arg(pid.to_string()).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    control(&["-z"]);
+    let figures = wrk_with(url, cookie, Vec::new(), connections, "10s".to_owned()).await;
+    let counters = control(&["-e", "Ir"]);
+    // "  Totals:    Ir" then one "   Th <n>  12,345" line per thread.
+    let instructions: f64 = counters
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Th "))
+        .filter_map(|rest| rest.split_whitespace().nth(1))
+        .filter_map(|count| count.replace(',', "").parse::<f64>().ok())
+        .sum();
+    assert!(instructions > 0.0, "no callgrind counters read: {counters}");
+    (instructions / figures.requests, figures.requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: needs nginx, wrk and valgrind; run benches/gateway.sh callgrind (release build)"]
+async fn callgrind_instructions_against_nginx() {
+    let (_upstream_nginx, upstream) = start_upstream_nginx().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = |name: &str| format!("--callgrind-out-file={}/{name}.%p", dir.path().display());
+    println!(
+        "\nUser-space instructions per request under callgrind (wrk -c8; kernel work not counted); {}",
+        load_line()
+    );
+    for path in ["/", "/big.bin"] {
+        let nginx_out = out_file("nginx");
+        let (nginx, proxy) = start_proxy_nginx(1, upstream, &["valgrind", "--tool=callgrind", &nginx_out]).await;
+        let (nginx_ir, nginx_requests) =
+            instructions_per_request(nginx.child.id(), format!("http://{proxy}{path}"), None).await;
+        drop(nginx);
+        let mut rows = vec![("nginx proxy (1 process)".to_owned(), nginx_ir, nginx_requests)];
+        for (limits, workers) in [("off", "1"), ("memory", "1"), ("off", "2")] {
+            let control = dir.path().join(format!("serve-{limits}-{workers}"));
+            let mut child = Command::new("valgrind")
+                .args(["--tool=callgrind", &out_file("fctf")])
+                .arg(std::env::current_exe().unwrap())
+                .args(["gateway::tests::bench::serve_for_profiling", "--exact", "--ignored", "--test-threads", "1"])
+                .env("FCTF_PROFILE_UPSTREAM", upstream.to_string())
+                .env("FCTF_PROFILE_CONTROL", &control)
+                .env("FCTF_PROFILE_LIMITS", limits)
+                .env("FCTF_PROFILE_WORKERS", workers)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("valgrind is installed");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let announced = loop {
+                if let Ok(text) = std::fs::read_to_string(&control)
+                    && text.ends_with('\n')
+                {
+                    break text;
+                }
+                assert!(Instant::now() < deadline, "the profiled gateway never announced itself");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            let (addr, token) = announced.trim().split_once(' ').unwrap();
+            let (ir, requests) =
+                instructions_per_request(child.id(), format!("http://{addr}{path}"), Some(token.to_owned())).await;
+            let _ = std::fs::remove_file(&control);
+            let stopped = tokio::task::spawn_blocking(move || {
+                for _ in 0..100 {
+                    if child.try_wait().ok().flatten().is_some() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            });
+            stopped.await.unwrap();
+            rows.push((format!("fctf (limits {limits}, {workers} thread(s))"), ir, requests));
+        }
+        println!("path {path}");
+        for (name, ir, requests) in &rows {
+            println!(
+                "  {name:<30} {ir:>9.0} instructions/request ({requests:.0} requests)  vs nginx {:.2}",
+                ir / nginx_ir
+            );
+        }
+    }
+}
+
+/// A gateway for an outside profiler (see `callgrind_instructions_against_nginx`): in front of
+/// FCTF_PROFILE_UPSTREAM, limits per FCTF_PROFILE_LIMITS (`off` or `memory`), on
+/// FCTF_PROFILE_WORKERS runtime threads. Writes "<http address> <token>\n" to
+/// FCTF_PROFILE_CONTROL and serves until that file is removed (at most ten minutes).
+#[test]
+#[ignore = "started by callgrind_instructions_against_nginx"]
+fn serve_for_profiling() {
+    let (Ok(upstream), Ok(control)) = (std::env::var("FCTF_PROFILE_UPSTREAM"), std::env::var("FCTF_PROFILE_CONTROL"))
+    else {
+        eprintln!("FCTF_PROFILE_UPSTREAM and FCTF_PROFILE_CONTROL are not set; nothing to serve");
+        return;
+    };
+    let limits = std::env::var("FCTF_PROFILE_LIMITS").is_ok_and(|value| value == "memory");
+    let workers = env_number("FCTF_PROFILE_WORKERS", 1).max(1) as usize;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let gateway = start_variant(memory_cache().await.unwrap(), limits).await;
+        let token = gateway.mint_live(&upstream, 3600, 92).await;
+        let temporary = format!("{control}.tmp");
+        std::fs::write(&temporary, format!("{} {token}\n", gateway.http)).unwrap();
+        std::fs::rename(&temporary, &control).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while std::path::Path::new(&control).exists() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        gateway.stop().await;
+    });
 }
 
 /// A reverse proxy with nothing but hyper and the gateway's upstream connections: the floor

@@ -230,6 +230,31 @@ pub(crate) async fn dead_addr() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// An address that neither accepts nor refuses: a loopback listener (backlog 0) whose accept
+/// queue is full and never drained, so the kernel drops new SYNs and a dial hangs until the
+/// dialler's own timeout. Dropping it closes the listener and the connections filling it.
+pub(crate) struct Unresponsive {
+    pub(crate) addr: SocketAddr,
+    _listener: TcpListener,
+    _filling: Vec<TcpStream>,
+}
+
+pub(crate) async fn unresponsive_addr() -> Unresponsive {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => filling.push(stream),
+            Ok(Err(error)) => panic!("filling the accept queue failed: {error}"),
+            Err(_elapsed) => return Unresponsive { addr, _listener: listener, _filling: filling },
+        }
+    }
+    panic!("the accept queue of a backlog-0 listener never filled");
+}
+
 /// Reads until `expected` has arrived (or fails after 5 s).
 pub(crate) async fn read_until<S: AsyncRead + Unpin>(stream: &mut S, expected: &str) -> String {
     let mut seen = Vec::new();

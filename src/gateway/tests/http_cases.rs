@@ -1,6 +1,6 @@
 //! HTTP port behaviours.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -221,6 +221,24 @@ pub(crate) async fn dead_route_gets_502_and_health_stays_up(cache: Cache) {
         assert_eq!(health.status(), 200);
         assert_eq!(health.text().await.unwrap(), "ok\n");
     }
+}
+
+pub(crate) async fn upstream_dial_timeout_gets_502_quickly(cache: Cache) {
+    let unresponsive = unresponsive_addr().await;
+    let gateway = TestGateway::start(cache, |cfg| cfg.upstream_connect_timeout_secs = 1).await;
+    let token = gateway.mint(&unresponsive.addr.to_string(), 600, None);
+    let client = client();
+    let started = Instant::now();
+    let response =
+        client.get(gateway.url("/")).header(header::COOKIE, format!("FCTF_Auth_Token={token}")).send().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.text().await.unwrap(), "Cannot connect to challenge\n");
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+        "the dial gives up after upstream_connect_timeout_secs, well before the response timeout: {waited:?}"
+    );
+    assert_eq!(client.get(gateway.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
 pub(crate) async fn flood_from_one_client_is_rate_limited_but_a_burst_passes(cache: Cache) {

@@ -161,6 +161,22 @@ pub(crate) async fn dial_failure_is_reported(cache: Cache) {
     assert_eq!(answer, format!("{GRANTED}[!] Could not connect to challenge server.\n"));
 }
 
+pub(crate) async fn dial_timeout_is_reported_and_closes(cache: Cache) {
+    let unresponsive = unresponsive_addr().await;
+    let gateway = TestGateway::start(cache, |cfg| cfg.tcp_dial_timeout_secs = 1).await;
+    let token = gateway.mint(&unresponsive.addr.to_string(), 600, None);
+    let mut stream = authenticate(&gateway, &token).await;
+    read_until(&mut stream, GRANTED).await;
+    let started = Instant::now();
+    let answer = read_to_close(&mut stream).await;
+    let waited = started.elapsed();
+    assert_eq!(answer, "[!] Could not connect to challenge server.\n");
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+        "the dial gives up after tcp_dial_timeout_secs, not before and not much later: {waited:?}"
+    );
+}
+
 pub(crate) async fn proxy_protocol_gives_the_client_address(cache: Cache) {
     let echo = tcp_echo().await;
     let upstream = http_upstream().await;

@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 
 use super::fixtures;
-use crate::store::{JoinOutcome, NewTeam, NewUser, Store, StoreError, UserRole, UserUpdate};
+use crate::store::{
+    FieldOwner, ImportTeam, ImportUser, JoinOutcome, NewField, NewTeam, NewUser, Store, StoreError, TeamUpdate,
+    UserRole, UserUpdate,
+};
 
 pub(super) async fn users_crud_and_unique_names(store: &Store) {
     let alice = fixtures::user(store, "Alice").await;
@@ -154,6 +157,14 @@ pub(super) async fn sessions_one_active_per_user(store: &Store) {
     store.create_session(user_id, "token-3", now + 3600, None, None).await.unwrap();
     assert_eq!(store.revoke_user_sessions(user_id, Some("token-3")).await.unwrap(), 0);
     assert_eq!(store.revoke_user_sessions(user_id, None).await.unwrap(), 1);
+    let listed: Vec<(String, bool)> = store
+        .list_user_sessions(user_id, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|session| (session.token_id, session.revoked_at.is_some()))
+        .collect();
+    assert_eq!(listed, [("token-3".to_owned(), true), ("token-2".to_owned(), true)]);
     let missing = store.create_session(crate::domain::UserId(9999), "token-x", now, None, None).await;
     assert!(matches!(missing, Err(StoreError::NotFound)));
 }
@@ -228,4 +239,64 @@ pub(super) async fn config_bulk_set_and_get(store: &Store) {
     assert!(!store.delete_config("freeze").await.unwrap());
     let ids: HashSet<i64> = store.list_config().await.unwrap().into_iter().map(|entry| entry.id).collect();
     assert_eq!(ids.len(), 3);
+}
+
+fn import_user(name: &str, team: Option<&str>) -> ImportUser {
+    ImportUser {
+        user: NewUser {
+            name: name.to_owned(),
+            email: Some(format!("{name}@import.test")),
+            password_hash: "hash".to_owned(),
+            role: UserRole::User,
+            verified: true,
+        },
+        profile: UserUpdate { country: Some(Some("FR".to_owned())), ..UserUpdate::default() },
+        team_name: team.map(str::to_owned),
+        fields: Vec::new(),
+    }
+}
+
+pub(super) async fn import_creates_every_account_or_none(store: &Store) {
+    let existing = store.create_team(&NewTeam { name: "Old Team".to_owned(), ..NewTeam::default() }).await.unwrap();
+    let field = store
+        .create_field(&NewField {
+            name: "School".to_owned(),
+            kind: "user".to_owned(),
+            field_type: "text".to_owned(),
+            ..NewField::default()
+        })
+        .await
+        .unwrap();
+    let listed = ImportTeam {
+        team: NewTeam { name: "Blue".to_owned(), ..NewTeam::default() },
+        profile: TeamUpdate { website: Some(Some("https://blue.test".to_owned())), ..TeamUpdate::default() },
+        fields: Vec::new(),
+    };
+    let mut first = import_user("ann", Some("blue"));
+    first.fields = vec![(field.id, "Lycée".to_owned())];
+    let users =
+        vec![first, import_user("ben", Some("Green")), import_user("cid", Some("old team")), import_user("dee", None)];
+    let imported = store.import_accounts(&[listed], &users).await.unwrap();
+    let names: Vec<&str> = imported.teams.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(names, ["Blue", "Green"]);
+    let (blue, green) = (imported.teams[0].0, imported.teams[1].0);
+    let team_of: Vec<_> = imported.users.iter().map(|(_, team)| *team).collect();
+    assert_eq!(team_of, [Some(blue), Some(green), Some(existing.id), None]);
+    let ann = store.get_user(imported.users[0].0).await.unwrap();
+    assert_eq!((ann.country.as_deref(), ann.team_id), (Some("FR"), Some(blue)));
+    assert_eq!(store.get_team(blue).await.unwrap().captain_id, Some(ann.id));
+    assert_eq!(store.get_team(blue).await.unwrap().website.as_deref(), Some("https://blue.test"));
+    assert_eq!(store.get_team(green).await.unwrap().captain_id, Some(imported.users[1].0));
+    let entries = store.list_field_entries(FieldOwner::User(ann.id)).await.unwrap();
+    assert_eq!(entries.iter().map(|entry| entry.value.as_str()).collect::<Vec<_>>(), ["Lycée"]);
+
+    // A conflict on the last row undoes the whole import.
+    let before = store.count_users().await.unwrap();
+    let mut same_name = import_user("ANN", None);
+    same_name.user.email = None;
+    let clash = vec![import_user("eve", Some("Purple")), same_name];
+    let error = store.import_accounts(&[], &clash).await.unwrap_err();
+    assert!(error.is_conflict_on("users_name_uq"), "{error:?}");
+    assert_eq!(store.count_users().await.unwrap(), before);
+    assert!(store.get_team_by_name("purple").await.unwrap().is_none());
 }

@@ -115,6 +115,7 @@ conformance_suite!(
     accounts::concurrent_logins_leave_one_active_session,
     accounts::api_token_lookup_expiry_and_revoke,
     accounts::config_bulk_set_and_get,
+    accounts::import_creates_every_account_or_none,
     challenges::challenge_round_trip_with_deploy_settings,
     challenges::flags_and_hints_in_creation_order,
     challenges::recreated_hint_keeps_unlocks,

@@ -15,7 +15,11 @@
 //!
 //! Decisions where the spec is silent: status messages after a change travel in the redirect's
 //! query string (`?ok=` / `?err=`), so there is no server-side flash state; lists show the
-//! newest 100 rows with page links; CSV exports are UTF-8 with a header row.
+//! newest 100 rows with page links; CSV exports are UTF-8 with a header row; a CSV import of
+//! accounts is all or nothing (every row is checked and every problem listed before anything
+//! is written) and the passwords it generates are shown once, in the answer page only
+//! (`pages::imports`); starting and stopping instances (preview, shared, the monitor's stops)
+//! also goes through the admin API, so each action lands in the audit log.
 
 pub mod charts;
 pub mod csv;

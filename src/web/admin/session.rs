@@ -13,7 +13,7 @@
 
 use axum::Form;
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -86,7 +86,7 @@ fn csrf_from_query(request: &Request) -> Option<String> {
 
 /// The guard: a staff session, and on POST a valid CSRF token.
 pub async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let ip = auth::client_ip(request.extensions(), request.headers(), &trusted_proxies(&state));
+    let ip = auth::client_ip(request.extensions(), request.headers(), &state.trusted_proxies);
     let actor = match auth::authenticate(&state.store, &state.secrets, &Method::GET, request.headers(), ip).await {
         Ok(Some(actor)) => actor,
         Ok(None) | Err(crate::api::admin::AdminError::Unauthorized(_)) => return login_redirect(&request),
@@ -179,7 +179,7 @@ pub struct LoginForm {
 
 /// `POST /admin/login`. Login CSRF is blocked by the foreign-Origin check and SameSite.
 pub async fn login(State(state): State<ApiState>, request_headers: HeaderMap, request: Request) -> Response {
-    let ip = auth::client_ip(request.extensions(), request.headers(), &trusted_proxies(&state));
+    let ip = auth::client_ip(request.extensions(), request.headers(), &state.trusted_proxies);
     if origin_is_foreign(&request_headers) {
         return UiError::forbidden("Cross-site login refused").into_response();
     }
@@ -226,12 +226,4 @@ pub async fn logout(State(state): State<ApiState>, staff: Staff) -> Response {
     }
     let clear = format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", auth::SESSION_COOKIE);
     ([(header::SET_COOKIE, clear)], Redirect::to("/admin/login")).into_response()
-}
-
-use axum::extract::FromRequest;
-
-/// The trusted-proxy setting, as the admin API reads it (an invalid setting trusts no proxy).
-fn trusted_proxies(state: &ApiState) -> crate::api::contestant::client_ip::TrustedProxies {
-    crate::api::contestant::client_ip::TrustedProxies::parse(&state.deps.settings.api.trusted_proxies)
-        .unwrap_or_default()
 }

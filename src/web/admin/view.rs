@@ -258,6 +258,29 @@ pub enum Block {
     Chart(String),
     /// Buttons in a row.
     Buttons(Vec<Button>),
+    /// A link downloading `body` as a file, carried in the page itself (a `data:` URL), so
+    /// the content is never stored on the server (credentials shown once).
+    Download {
+        /// Link text.
+        label: String,
+        /// Suggested file name.
+        filename: String,
+        /// `data:` URL of the content.
+        href: String,
+    },
+}
+
+impl Block {
+    /// A [`Block::Download`] of `body` as `mime` (base64 in a `data:` URL).
+    pub fn download(label: impl Into<String>, filename: impl Into<String>, mime: &str, body: &str) -> Self {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
+        Block::Download {
+            label: label.into(),
+            filename: filename.into(),
+            href: format!("data:{mime};base64,{encoded}"),
+        }
+    }
 }
 
 /// A full page.

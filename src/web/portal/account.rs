@@ -23,6 +23,51 @@ struct HomePage {
     has_team: bool,
     description: String,
     registration: bool,
+    schedule: Option<Schedule>,
+}
+
+/// The event's countdown on the home page.
+struct Schedule {
+    /// `Starts in` or `Ends in`.
+    label: &'static str,
+    /// Seconds left (the script counts down).
+    seconds: i64,
+    /// The same, for readers without the script.
+    text: String,
+    /// What the countdown shows once it reaches zero.
+    done: &'static str,
+    /// The moment itself (UTC).
+    when: String,
+}
+
+/// A rough duration for people: `3 d 4 h`, `2 h 5 min`, `12 min`, `under a minute`.
+fn rough_duration(seconds: i64) -> String {
+    let minutes = seconds / 60;
+    let (days, hours) = (minutes / 1440, minutes / 60 % 24);
+    if days > 0 {
+        format!("{days} d {hours} h")
+    } else if hours > 0 {
+        format!("{hours} h {} min", minutes % 60)
+    } else if minutes > 0 {
+        format!("{minutes} min")
+    } else {
+        "under a minute".to_owned()
+    }
+}
+
+fn schedule(config: &crate::event::EventConfig, now: i64) -> Option<Schedule> {
+    let (label, at, done) = if config.start > 0 && !config.has_started(now) {
+        ("Starts in", config.start, "now")
+    } else if config.end > 0 && !config.has_ended(now) {
+        ("Ends in", config.end, "ended")
+    } else {
+        return None;
+    };
+    let seconds = (at - now).max(0);
+    let when = chrono::DateTime::from_timestamp(at, 0)
+        .map(|time| time.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    Some(Schedule { label, seconds, text: rough_duration(seconds), done, when })
 }
 
 /// `GET /`.
@@ -34,6 +79,7 @@ pub async fn home(session: Session) -> Response {
         has_team: session.player.as_ref().is_some_and(|player| player.team_id.is_some()),
         description,
         registration: session.config.contestant_registration_enabled,
+        schedule: schedule(&session.config, chrono::Utc::now().timestamp()),
     })
 }
 
@@ -246,4 +292,27 @@ pub async fn change_password(session: Session, Form(form): Form<PasswordForm>) -
         )
         .await;
     Ok(session.after(&reply, "/profile"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rough_duration, schedule};
+
+    #[test]
+    fn the_home_page_counts_down_to_the_start_then_to_the_end() {
+        let mut config = crate::event::EventConfig::from_map(std::collections::BTreeMap::new());
+        assert!(schedule(&config, 1_000).is_none(), "no dates, no countdown");
+        config.start = 10_000;
+        config.end = 100_000;
+        let before = schedule(&config, 1_000).expect("before the start");
+        assert_eq!((before.label, before.seconds, before.done), ("Starts in", 9_000, "now"));
+        assert_eq!(before.text, "2 h 30 min");
+        let during = schedule(&config, 20_000).expect("during the event");
+        assert_eq!((during.label, during.seconds), ("Ends in", 80_000));
+        assert_eq!(during.when, "1970-01-02 03:46 UTC");
+        assert!(schedule(&config, 200_000).is_none(), "after the end");
+        assert_eq!(rough_duration(2 * 86_400 + 3_600 * 5), "2 d 5 h");
+        assert_eq!(rough_duration(61), "1 min");
+        assert_eq!(rough_duration(59), "under a minute");
+    }
 }

@@ -41,6 +41,7 @@ struct ChallengePage {
     solved: bool,
     locked: bool,
     attempts: String,
+    meta: Vec<String>,
     files: Vec<FileView>,
     hints: Vec<HintView>,
     next: Option<(i64, String)>,
@@ -126,6 +127,19 @@ pub async fn page(session: Session, Path(id): Path<i64>) -> PageResult {
         }
         None => String::new(),
     };
+    let mut meta = Vec::new();
+    if let Some(difficulty) = field("difficulty").as_i64() {
+        meta.push(format!("Difficulty {difficulty}/5"));
+    }
+    if field("require_deploy").as_bool().unwrap_or(false) {
+        if let Some(minutes) = field("time_limit").as_i64().filter(|minutes| *minutes > 0) {
+            meta.push(format!("Instance lifetime {minutes} min"));
+        }
+        if let Some(max) = field("max_deploy_count").as_i64().filter(|max| *max > 0) {
+            let used = field("deployed_count").as_i64().unwrap_or_default();
+            meta.push(format!("{} of {max} instance starts left", (max - used).max(0)));
+        }
+    }
     let files = field("files")
         .as_array()
         .map(|files| {
@@ -167,6 +181,7 @@ pub async fn page(session: Session, Path(id): Path<i64>) -> PageResult {
         solved,
         locked: field("locked").as_bool().unwrap_or(false),
         attempts,
+        meta,
         files,
         hints,
         next,

@@ -20,12 +20,44 @@ pub struct Series {
     pub events: Vec<(i64, i64)>,
 }
 
-const WIDTH: f64 = 760.0;
-const HEIGHT: f64 = 300.0;
-const LEFT: f64 = 52.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 14.0;
-const BOTTOM: f64 = 34.0;
+/// The drawing area of one rendering, in SVG user units.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    /// CSS class added to `graph` (the stylesheet shows one frame per screen width).
+    pub class: &'static str,
+    width: f64,
+    height: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+    /// Time labels along the x axis, ends included.
+    time_labels: i64,
+}
+
+/// Desktop rendering.
+pub const WIDE: Frame = Frame {
+    class: "wide",
+    width: 760.0,
+    height: 300.0,
+    left: 52.0,
+    right: 16.0,
+    top: 14.0,
+    bottom: 34.0,
+    time_labels: 5,
+};
+
+/// Phone rendering: fewer units per screen pixel, so the same font size stays readable.
+pub const COMPACT: Frame = Frame {
+    class: "compact",
+    width: 400.0,
+    height: 260.0,
+    left: 46.0,
+    right: 12.0,
+    top: 12.0,
+    bottom: 32.0,
+    time_labels: 3,
+};
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -59,9 +91,10 @@ fn time_label(unix: i64, span: i64) -> String {
     }
 }
 
-/// Renders the SVG; `end` is the right edge (now, the freeze or the event's end). Returns an
-/// empty string when no series has an event.
-pub fn render(series: &[Series], end: i64) -> String {
+/// Renders the SVG in `frame`; `end` is the right edge (now, the freeze or the event's end).
+/// Returns an empty string when no series has an event.
+pub fn render(series: &[Series], end: i64, frame: Frame) -> String {
+    let Frame { width, height, left, right: right_margin, top, bottom: bottom_margin, .. } = frame;
     let mut first = i64::MAX;
     let mut last = i64::MIN;
     let mut max_score: i64 = 0;
@@ -90,49 +123,51 @@ pub fn render(series: &[Series], end: i64) -> String {
     let span = (end - start).max(1);
     let step = nice_step(max_score.max(1) as f64);
     let top_value = (max_score.max(1) as f64 / step).ceil() * step;
-    let plot_width = WIDTH - LEFT - RIGHT;
-    let plot_height = HEIGHT - TOP - BOTTOM;
-    let x = |time: i64| LEFT + (time - start) as f64 / span as f64 * plot_width;
-    let y = |value: i64| TOP + plot_height - (value.max(0) as f64 / top_value) * plot_height;
+    let plot_width = width - left - right_margin;
+    let plot_height = height - top - bottom_margin;
+    let x = |time: i64| left + (time - start) as f64 / span as f64 * plot_width;
+    let y = |value: i64| top + plot_height - (value.max(0) as f64 / top_value) * plot_height;
 
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="graph" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Score over time of the top {count}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="graph {class}" viewBox="0 0 {width} {height}" role="img" aria-label="Score over time of the top {count}" xmlns="http://www.w3.org/2000/svg">"#,
+        class = frame.class,
         count = series.len()
     );
     let mut tick = 0.0;
     while tick <= top_value + 0.5 {
-        let position = TOP + plot_height - tick / top_value * plot_height;
+        let position = top + plot_height - tick / top_value * plot_height;
         let _ = write!(
             svg,
-            r#"<line class="gridline" x1="{LEFT}" y1="{position:.1}" x2="{right:.1}" y2="{position:.1}"/><text x="{label_x:.1}" y="{text_y:.1}" text-anchor="end">{tick}</text>"#,
-            right = WIDTH - RIGHT,
-            label_x = LEFT - 6.0,
+            r#"<line class="gridline" x1="{left}" y1="{position:.1}" x2="{right:.1}" y2="{position:.1}"/><text x="{label_x:.1}" y="{text_y:.1}" text-anchor="end">{tick}</text>"#,
+            right = width - right_margin,
+            label_x = left - 6.0,
             text_y = position + 4.0,
         );
         tick += step;
     }
-    for index in 0..=4 {
-        let time = start + span * index / 4;
+    let last_label = (frame.time_labels - 1).max(1);
+    for index in 0..=last_label {
+        let time = start + span * index / last_label;
         let position = x(time);
         let anchor = match index {
             0 => "start",
-            4 => "end",
+            _ if index == last_label => "end",
             _ => "middle",
         };
         let _ = write!(
             svg,
             r#"<text x="{position:.1}" y="{label_y:.1}" text-anchor="{anchor}">{label}</text>"#,
-            label_y = HEIGHT - 10.0,
+            label_y = height - 10.0,
             label = time_label(time, span),
         );
     }
     let _ = write!(
         svg,
-        r#"<line class="axis" x1="{LEFT}" y1="{bottom:.1}" x2="{right:.1}" y2="{bottom:.1}"/><line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom:.1}"/>"#,
-        bottom = TOP + plot_height,
-        right = WIDTH - RIGHT,
+        r#"<line class="axis" x1="{left}" y1="{bottom:.1}" x2="{right:.1}" y2="{bottom:.1}"/><line class="axis" x1="{left}" y1="{top}" x2="{left}" y2="{bottom:.1}"/>"#,
+        bottom = top + plot_height,
+        right = width - right_margin,
     );
     for (index, (one, points)) in series.iter().zip(&cumulative).enumerate() {
         if points.is_empty() {
@@ -169,18 +204,22 @@ mod tests {
             Series { name: "<script>alert(1)</script>".into(), events: vec![(1_000, 100), (2_000, 50)] },
             Series { name: "b".into(), events: vec![(1_500, 300)] },
         ];
-        let svg = render(&series, 3_000);
+        let svg = render(&series, 3_000, WIDE);
         assert!(svg.starts_with("<svg"));
         assert!(svg.ends_with("</svg>"));
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;: 150"));
         assert!(svg.contains("b: 300"));
+        let compact = render(&series, 3_000, COMPACT);
+        assert!(compact.starts_with(r#"<svg class="graph compact" viewBox="0 0 400 260""#), "{compact}");
+        assert_eq!(compact.matches("<path").count(), 2);
+        assert_eq!(compact.matches("text-anchor=\"middle\"").count(), 1);
     }
 
     #[test]
     fn empty_without_events() {
-        assert_eq!(render(&[Series { name: "a".into(), events: vec![] }], 10), "");
-        assert_eq!(render(&[], 10), "");
+        assert_eq!(render(&[Series { name: "a".into(), events: vec![] }], 10, WIDE), "");
+        assert_eq!(render(&[], 10, COMPACT), "");
     }
 }

@@ -1,10 +1,11 @@
 //! Instance control: start, queue position, status, countdown to expiry, stop, and the
 //! connection info (the gateway HTTP link with the token, `nc host port` plus the token, and
-//! the TLS variant when the gateway serves TLS).
+//! the TLS variant `openssl s_client -quiet -connect host:port` when the gateway serves TLS).
 //!
 //! Deployment note: the gateway expires the other cookies of its host when it hands out its
-//! own (FCTF behaviour), so `gateway.public_host` must be a different host name than the
-//! portal's, or opening an instance would log the player out of the portal.
+//! own (FCTF behaviour), so the gateway's public host (`gateway.public_host`, or the host of
+//! `gateway.public_http_url`) must be another host name than the portal's, or opening an
+//! instance would log the player out of the portal; `fctf` warns at start when they are equal.
 
 use askama::Template;
 use axum::Form;
@@ -47,7 +48,11 @@ pub struct Connection {
     pub token: String,
     /// The HTTP link carrying the token.
     pub http_link: String,
-    /// The plain TCP command.
+    /// Host of TCP access.
+    pub tcp_host: String,
+    /// Port of TCP access.
+    pub tcp_port: u16,
+    /// The plain TCP command (`nc <host> <port>`).
     pub nc: String,
     /// The TLS TCP command, when the gateway serves TLS.
     pub tls: Option<String>,
@@ -62,17 +67,18 @@ impl InstancePanel {
 
 /// Connection info for a token.
 pub fn connection(gateway: &GatewayInfo, protocol: &str, token: &str) -> Connection {
-    let scheme = if gateway.tls { "https" } else { "http" };
-    let port = match (gateway.tls, gateway.http_port) {
-        (true, 443) | (false, 80) => String::new(),
-        (_, port) => format!(":{port}"),
-    };
+    let host = gateway.tcp_host.clone();
+    let port = gateway.tcp_port;
     Connection {
         protocol: if protocol.eq_ignore_ascii_case("tcp") { "tcp".to_owned() } else { "http".to_owned() },
         token: token.to_owned(),
-        http_link: format!("{scheme}://{}{port}/?fctftoken={}", gateway.host, crate::web::query_escape(token)),
-        nc: format!("nc {} {}", gateway.host, gateway.tcp_port),
-        tls: gateway.tls.then(|| format!("ncat --ssl {} {}", gateway.host, gateway.tcp_port)),
+        http_link: format!("{}/?fctftoken={}", gateway.http_base, crate::web::query_escape(token)),
+        nc: format!("nc {host} {port}"),
+        tls: gateway
+            .tls
+            .then(|| format!("openssl s_client -quiet -connect {}:{port}", crate::gateway::url_host(&host))),
+        tcp_host: host,
+        tcp_port: port,
     }
 }
 
@@ -151,6 +157,7 @@ struct Row {
     category: String,
     label: &'static str,
     class: &'static str,
+    seconds_left: Option<i64>,
     connection: Option<Connection>,
 }
 
@@ -169,6 +176,7 @@ pub async fn list(session: Session) -> PageResult {
     if reply.status == axum::http::StatusCode::UNAUTHORIZED {
         return Err(session.read_failed(&reply));
     }
+    let now = chrono::Utc::now().timestamp();
     let rows: Vec<Row> = reply
         .data()
         .as_array()
@@ -178,14 +186,17 @@ pub async fn list(session: Session) -> PageResult {
                     let status = text(row.get("status").unwrap_or(&Value::Null));
                     let (label, class) = describe(&status);
                     let token = text(row.get("challenge_url").unwrap_or(&Value::Null));
+                    let protocol = text(row.get("connection_protocol").unwrap_or(&Value::Null));
+                    let expires = text(row.get("age").unwrap_or(&Value::Null)).parse::<i64>().unwrap_or_default();
                     Row {
                         challenge_id: row.get("challenge_id").and_then(Value::as_i64).unwrap_or_default(),
                         name: text(row.get("challenge_name").unwrap_or(&Value::Null)),
                         category: text(row.get("category").unwrap_or(&Value::Null)),
                         label,
                         class,
+                        seconds_left: (expires > 0).then(|| (expires - now).max(0)),
                         connection: (status == "Running" && !token.is_empty() && token != "N/A")
-                            .then(|| connection(&session.portal.gateway, "http", &token)),
+                            .then(|| connection(&session.portal.gateway, &protocol, &token)),
                     }
                 })
                 .collect()
@@ -193,4 +204,32 @@ pub async fn list(session: Session) -> PageResult {
         .unwrap_or_default();
     let message = if reply.ok() { String::new() } else { reply.message() };
     Ok(session.page(&InstancesPage { layout: session.layout("Instances"), rows, message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GatewayInfo, connection};
+
+    #[test]
+    fn connection_info_carries_the_token_and_the_tls_command_only_with_tls() {
+        let mut gateway = GatewayInfo {
+            http_base: "http://127.0.0.1:8080".to_owned(),
+            tcp_host: "127.0.0.1".to_owned(),
+            tcp_port: 1337,
+            tls: false,
+        };
+        let plain = connection(&gateway, "HTTP", "a+b/c=");
+        assert_eq!(plain.protocol, "http");
+        assert_eq!(plain.http_link, "http://127.0.0.1:8080/?fctftoken=a%2Bb%2Fc%3D");
+        assert_eq!(plain.nc, "nc 127.0.0.1 1337");
+        assert_eq!(plain.token, "a+b/c=");
+        assert!(plain.tls.is_none());
+
+        gateway.tls = true;
+        gateway.tcp_host = "::1".to_owned();
+        let secured = connection(&gateway, "tcp", "t");
+        assert_eq!(secured.protocol, "tcp");
+        assert_eq!(secured.nc, "nc ::1 1337");
+        assert_eq!(secured.tls.as_deref(), Some("openssl s_client -quiet -connect [::1]:1337"));
+    }
 }

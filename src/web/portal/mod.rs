@@ -37,17 +37,25 @@ pub use session::Session;
 /// Cookie carrying the session JWT.
 pub const SESSION_COOKIE: &str = "fctf_session";
 
-/// Where players reach challenge instances (from the `[gateway]` section).
+/// Where players reach challenge instances (from the `[gateway]` section's public settings).
 #[derive(Debug, Clone)]
 pub struct GatewayInfo {
-    /// Host name shown to players.
-    pub host: String,
-    /// HTTP port of the gateway.
-    pub http_port: u16,
-    /// TCP port of the gateway.
+    /// Base of HTTP links, without a trailing slash (`https://gateway.example.org`).
+    pub http_base: String,
+    /// Host name of TCP access.
+    pub tcp_host: String,
+    /// Port of TCP access.
     pub tcp_port: u16,
-    /// True when the gateway serves TLS (links are `https://`, `ncat --ssl`).
+    /// True when the gateway serves TLS (the TLS command is shown).
     pub tls: bool,
+}
+
+impl GatewayInfo {
+    /// The public coordinates of the configured gateway.
+    pub fn from_config(gateway: &crate::gateway::Config) -> Self {
+        let (tcp_host, tcp_port) = gateway.public_tcp();
+        Self { http_base: gateway.public_http_base(), tcp_host, tcp_port, tls: gateway.tls_enabled() }
+    }
 }
 
 /// Process-wide portal state.
@@ -65,20 +73,10 @@ impl Portal {
     /// Builds the portal state.
     pub fn new(state: &ApiState) -> Arc<Self> {
         let contestant = Contestant::new(state);
-        let gateway = &state.deps.settings.gateway;
-        let host = match gateway.public_host.trim() {
-            "" => "localhost".to_owned(),
-            host => host.to_owned(),
-        };
         Arc::new(Self {
             api: api::ContestantApi::new(state, contestant.clone()),
             contestant,
-            gateway: GatewayInfo {
-                host,
-                http_port: gateway.http_listen.port(),
-                tcp_port: gateway.tcp_listen.port(),
-                tls: !gateway.tls_cert_file.trim().is_empty() && !gateway.tls_key_file.trim().is_empty(),
-            },
+            gateway: GatewayInfo::from_config(&state.deps.settings.gateway),
         })
     }
 }

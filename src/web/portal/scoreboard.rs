@@ -121,7 +121,7 @@ pub async fn page(session: Session, Query(query): Query<BoardQuery>) -> PageResu
     if let Some(freeze) = frozen_at.filter(|_| is_frozen) {
         end = end.min(freeze);
     }
-    let svg = graph::render(&series, end);
+    let svg = format!("{}{}", graph::render(&series, end, graph::WIDE), graph::render(&series, end, graph::COMPACT));
     let legend =
         series.iter().enumerate().map(|(index, one)| (one.name.clone(), PALETTE[index % PALETTE.len()])).collect();
     let brackets = brackets

@@ -2,6 +2,7 @@
 
 use askama::Template;
 use axum::Form;
+use axum::extract::Query;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +13,7 @@ use crate::web::{Flash, Layout};
 struct Member {
     name: String,
     score: String,
+    captain: bool,
 }
 
 struct SolveRow {
@@ -34,6 +36,7 @@ struct TeamPage {
     score: String,
     total: String,
     teams: String,
+    invite_code: String,
     members: Vec<Member>,
     solves: Vec<SolveRow>,
 }
@@ -51,6 +54,7 @@ pub async fn page(session: Session) -> PageResult {
         score: String::new(),
         total: String::new(),
         teams: String::new(),
+        invite_code: String::new(),
         members: Vec::new(),
         solves: Vec::new(),
     };
@@ -66,6 +70,7 @@ pub async fn page(session: Session) -> PageResult {
         page.score = field("score");
         page.total = field("challengeTotalScore");
         page.teams = field("totalTeams");
+        page.invite_code = field("inviteCode");
         page.members = data
             .get("members")
             .and_then(Value::as_array)
@@ -75,6 +80,7 @@ pub async fn page(session: Session) -> PageResult {
                     .map(|member| Member {
                         name: text(member.get("name").unwrap_or(&Value::Null)),
                         score: text(member.get("score").unwrap_or(&Value::Null)),
+                        captain: member.get("captain").and_then(Value::as_bool).unwrap_or(false),
                     })
                     .collect()
             })
@@ -161,48 +167,118 @@ struct LogRow {
     topic: String,
 }
 
+/// An option of a filter select.
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
 #[derive(Template)]
 #[template(path = "portal/log.html")]
 struct LogPage {
     layout: Layout,
     rows: Vec<LogRow>,
+    total: usize,
+    kinds: Vec<Choice>,
+    topics: Vec<Choice>,
+    search: String,
 }
+
+/// Action types of the log, with their FCTF codes.
+const ACTIONS: [(i64, &str); 7] = [
+    (1, "Opened challenge"),
+    (2, "Started instance"),
+    (3, "Correct flag"),
+    (4, "Incorrect flag"),
+    (5, "Unlocked hint"),
+    (6, "Started sandbox"),
+    (7, "Stopped instance"),
+];
 
 fn action_name(code: i64) -> &'static str {
-    match code {
-        1 => "Opened challenge",
-        2 => "Started instance",
-        3 => "Correct flag",
-        4 => "Incorrect flag",
-        5 => "Unlocked hint",
-        6 => "Started sandbox",
-        7 => "Stopped instance",
-        _ => "Action",
-    }
+    ACTIONS.iter().find(|(known, _)| *known == code).map_or("Action", |(_, name)| name)
 }
 
-/// `GET /log`: the team's action log (newest first).
-pub async fn action_log(session: Session) -> PageResult {
+/// Filters of the action log (a GET form, so they work without JavaScript and survive the
+/// live refresh): action type, topic (category) and a case-insensitive search.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /log`: the team's action log (newest first), filtered.
+pub async fn action_log(session: Session, Query(query): Query<LogQuery>) -> PageResult {
     let player = session.require()?;
     let path = if player.team_id.is_some() { "/api/ActionLogs/get-logs-team" } else { "/api/ActionLogs/get-logs" };
     let reply = session.get(path).await;
     if !reply.status.is_success() {
         return Err(session.read_failed(&reply));
     }
-    let rows = reply
+    let all: Vec<(i64, LogRow)> = reply
         .data()
         .as_array()
         .map(|rows| {
             rows.iter()
-                .map(|row| LogRow {
-                    date: short_time(row.get("actionDate").unwrap_or(&Value::Null)),
-                    user: text(row.get("userName").unwrap_or(&Value::Null)),
-                    kind: action_name(row.get("actionType").and_then(Value::as_i64).unwrap_or_default()),
-                    detail: text(row.get("actionDetail").unwrap_or(&Value::Null)),
-                    topic: text(row.get("topicName").unwrap_or(&Value::Null)),
+                .map(|row| {
+                    let code = row.get("actionType").and_then(Value::as_i64).unwrap_or_default();
+                    let topic = match row.get("topicName") {
+                        Some(Value::String(topic)) if topic != "Null" => topic.clone(),
+                        _ => String::new(),
+                    };
+                    let entry = LogRow {
+                        date: short_time(row.get("actionDate").unwrap_or(&Value::Null)),
+                        user: text(row.get("userName").unwrap_or(&Value::Null)),
+                        kind: action_name(code),
+                        detail: text(row.get("actionDetail").unwrap_or(&Value::Null)),
+                        topic,
+                    };
+                    (code, entry)
                 })
                 .collect()
         })
         .unwrap_or_default();
-    Ok(session.page(&LogPage { layout: session.layout("Action log"), rows }))
+    let total = all.len();
+    let kind: Option<i64> = query.kind.trim().parse().ok();
+    let topic = query.topic.trim();
+    let search = query.q.trim().to_lowercase();
+    let mut topics: Vec<String> =
+        all.iter().map(|(_, row)| row.topic.clone()).filter(|topic| !topic.is_empty()).collect();
+    topics.sort_by_key(|topic| topic.to_lowercase());
+    topics.dedup();
+    let rows = all
+        .into_iter()
+        .filter(|(code, row)| {
+            kind.is_none_or(|wanted| wanted == *code)
+                && (topic.is_empty() || row.topic == topic)
+                && (search.is_empty()
+                    || [&row.user, &row.detail, &row.topic, &row.kind.to_owned()]
+                        .iter()
+                        .any(|field| field.to_lowercase().contains(&search)))
+        })
+        .map(|(_, row)| row)
+        .collect();
+    let kinds = ACTIONS
+        .iter()
+        .map(|(code, name)| Choice {
+            value: code.to_string(),
+            label: (*name).to_owned(),
+            selected: kind == Some(*code),
+        })
+        .collect();
+    let topics =
+        topics.into_iter().map(|name| Choice { selected: name == topic, value: name.clone(), label: name }).collect();
+    Ok(session.page(&LogPage {
+        layout: session.layout("Action log"),
+        rows,
+        total,
+        kinds,
+        topics,
+        search: query.q.trim().to_owned(),
+    }))
 }

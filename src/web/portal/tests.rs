@@ -224,7 +224,8 @@ async fn challenge_descriptions_are_rendered_safely_and_flags_get_a_verdict() {
     assert!(solved.body.contains("Your team solved this challenge."));
 
     let board = harness.get("/scoreboard").await;
-    assert!(board.body.contains("<svg class=\"graph\""), "{}", board.body);
+    assert!(board.body.contains("<svg class=\"graph wide\""), "{}", board.body);
+    assert!(board.body.contains("<svg class=\"graph compact\""), "{}", board.body);
     assert!(board.body.contains("class=\"me\""));
 }
 

@@ -3,8 +3,9 @@
   "use strict";
 
   // Countdowns: <span class="countdown" data-seconds="N">…</span>
-  function format(seconds) {
-    if (seconds <= 0) return "expired";
+  function format(seconds, done) {
+    if (seconds <= 0) return done || "expired";
+    if (seconds >= 86400) return Math.floor(seconds / 86400) + " d " + Math.floor((seconds % 86400) / 3600) + " h";
     var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
     return (h > 0 ? h + ":" + two(m) : m) + ":" + two(s);
@@ -17,7 +18,7 @@
       if (isNaN(left)) continue;
       if (left < 0) left = 0;
       node.setAttribute("data-seconds", String(left));
-      node.textContent = format(left);
+      node.textContent = format(left, node.getAttribute("data-done"));
     }
   }
 
@@ -35,7 +36,7 @@
             if (!html) return;
             var doc = new DOMParser().parseFromString(html, "text/html");
             var fresh = doc.getElementById(region.id);
-            if (fresh) region.innerHTML = fresh.innerHTML;
+            if (fresh) { region.innerHTML = fresh.innerHTML; copyButtons(region); }
           })
           .catch(function () {});
       }, every);
@@ -48,6 +49,41 @@
       var form = event.target;
       var text = form && form.getAttribute && form.getAttribute("data-confirm");
       if (text && !window.confirm(text)) event.preventDefault();
+    });
+  }
+
+  // Copy buttons next to <code data-copy> (connection info). Clipboard API where the page is
+  // a secure context, else a selection and execCommand("copy").
+  function copyText(node, done) {
+    var text = node.textContent;
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () {});
+      return;
+    }
+    var range = document.createRange();
+    range.selectNodeContents(node);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    try { if (document.execCommand("copy")) done(); } catch (e) { /* the text stays selected */ }
+  }
+  function copyButtons(root) {
+    var nodes = root.querySelectorAll("code[data-copy]");
+    Array.prototype.forEach.call(nodes, function (node) {
+      var next = node.nextElementSibling;
+      if (next && next.classList.contains("copy")) return;
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "copy";
+      button.textContent = "Copy";
+      button.addEventListener("click", function () {
+        copyText(node, function () {
+          button.textContent = "Copied";
+          button.classList.add("done");
+          setTimeout(function () { button.textContent = "Copy"; button.classList.remove("done"); }, 1500);
+        });
+      });
+      node.parentNode.insertBefore(button, node.nextSibling);
     });
   }
 
@@ -97,6 +133,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     setInterval(tick, 1000);
     refreshRegions();
+    copyButtons(document);
     confirmations();
     live();
   });

@@ -9,6 +9,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::user::{ROLES, user_toggles};
 use super::{Fields, field, flag, items};
 use crate::api::ApiState;
 use crate::api::admin::Access;
@@ -32,58 +33,103 @@ pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
 #[derive(Debug, Default, Deserialize)]
 struct ListQuery {
     q: Option<String>,
+    show: Option<String>,
     page: Option<i64>,
     ok: Option<String>,
     err: Option<String>,
 }
 
+/// The `show` filter of the lists: (value, label, admin API query).
+const SHOW: &[(&str, &str, &str)] = &[
+    ("", "Everyone", ""),
+    ("pending", "Pending verification", "&verified=false"),
+    ("banned", "Banned", "&banned=true"),
+    ("hidden", "Hidden", "&hidden=true"),
+];
+
 impl ListQuery {
+    /// The admin API query: every account (hidden and banned included), filtered.
     fn api_query(&self) -> String {
-        let mut query = format!("?per_page=100&page={}", self.page.unwrap_or(1).max(1));
+        let mut query = format!("?view=admin&per_page=100&page={}", self.page.unwrap_or(1).max(1));
         if let Some(needle) = self.q.as_deref().map(str::trim).filter(|needle| !needle.is_empty()) {
             query.push_str(&format!("&field=name&q={}", super::encode(needle)));
         }
+        if let Some((_, _, filter)) = SHOW.iter().find(|(value, _, _)| Some(*value) == self.show.as_deref()) {
+            query.push_str(filter);
+        }
         query
+    }
+
+    /// The filter form of a list at `path`.
+    fn filter_form(&self, path: &str, with_pending: bool) -> UiForm {
+        let choices: Vec<(&str, &str)> = SHOW
+            .iter()
+            .filter(|(value, _, _)| with_pending || *value != "pending")
+            .map(|(value, label, _)| (*value, *label))
+            .collect();
+        UiForm::filter(path)
+            .field(Field::new("search", "q", "Name contains", self.q.clone().unwrap_or_default()))
+            .field(Field::select("show", "Show", self.show.clone().unwrap_or_default(), &choices))
+    }
+
+    /// Link to the next page, keeping the filters.
+    fn next_page(&self, path: &str) -> String {
+        let next = self.page.unwrap_or(1).max(1) + 1;
+        let q = super::encode(self.q.as_deref().unwrap_or(""));
+        let show = super::encode(self.show.as_deref().unwrap_or(""));
+        format!("{path}?q={q}&show={show}&page={next}")
     }
     fn flash(&self) -> FlashQuery {
         FlashQuery { ok: self.ok.clone(), err: self.err.clone() }
     }
 }
 
-/// Toggle buttons for the boolean attributes of an account.
-fn toggles(base: &str, account: &Value, keys: &[(&str, &str, &str)]) -> Vec<Button> {
-    keys.iter()
+/// Ban / hide toggle buttons of a team.
+fn team_toggles(team: &Value) -> Vec<Button> {
+    let id = field(team, "id");
+    [("banned", "Ban", "Unban"), ("hidden", "Hide", "Unhide")]
+        .iter()
         .map(|(key, on, off)| {
-            let current = flag(account, key);
-            let button =
-                Button::new(if current { *off } else { *on }, base, &[(key, if current { "false" } else { "true" })]);
+            let current = flag(team, key);
+            let button = Button::new(
+                if current { *off } else { *on },
+                format!("/admin/teams/{id}/set"),
+                &[(key, if current { "false" } else { "true" })],
+            );
             if *key == "banned" && !current { button.danger() } else { button }
         })
         .collect()
 }
 
-const USER_TOGGLES: &[(&str, &str, &str)] =
-    &[("verified", "Verify", "Unverify"), ("banned", "Ban", "Unban"), ("hidden", "Hide", "Unhide")];
+/// Links to the pages about accounts (the import only for roles that may use it).
+fn account_links(staff: &Staff) -> Block {
+    let mut links = Vec::new();
+    if staff.can(Access::Write) {
+        links.push(("Import CSV".to_owned(), "/admin/import".to_owned()));
+    }
+    for (label, href) in
+        [("Brackets", "/admin/brackets"), ("Custom fields", "/admin/fields"), ("Awards", "/admin/awards")]
+    {
+        links.push((label.to_owned(), href.to_owned()));
+    }
+    Block::Links(links)
+}
 
 async fn users(Extension(api): Extension<AdminApi>, staff: Staff, Query(query): Query<ListQuery>) -> UiResult<Page> {
     staff.require(Access::Read)?;
     let list = api.get(&staff, &format!("/api/v1/users{}", query.api_query())).await?;
     let mut page = Page::new(&staff, "Users", "/admin/users").flash(&query.flash());
-    page.push(Block::Form(UiForm::filter("/admin/users").field(Field::new(
-        "search",
-        "q",
-        "Name contains",
-        query.q.clone().unwrap_or_default(),
-    ))));
+    page.push(account_links(&staff));
+    page.push(Block::Form(query.filter_form("/admin/users", true)));
     let write = staff.can(Access::Write);
     let mut table = Table::new("Users", &["Id", "Name", "Email", "Role", "Team", "Verified", "Banned", "Hidden", ""]);
     for user in items(&list) {
         let id = field(user, "id");
-        let buttons = if write { toggles(&format!("/admin/users/{id}/set"), user, USER_TOGGLES) } else { vec![] };
+        let buttons = if write { user_toggles(user, "/admin/users") } else { vec![] };
         let team = field(user, "team_id");
         table.row(vec![
             Cell::text(&id),
-            Cell::text(field(user, "name")),
+            Cell::link(field(user, "name"), format!("/admin/users/{id}")),
             Cell::text(field(user, "email")),
             Cell::text(field(user, "type")),
             if team.is_empty() { Cell::text("") } else { Cell::link(&team, format!("/admin/teams/{team}")) },
@@ -94,25 +140,14 @@ async fn users(Extension(api): Extension<AdminApi>, staff: Staff, Query(query): 
         ]);
     }
     page.push(Block::Table(table));
-    let next = query.page.unwrap_or(1).max(1) + 1;
-    page.push(Block::Links(vec![("Next page".into(), format!("/admin/users?page={next}"))]));
+    page.push(Block::Links(vec![("Next page".into(), query.next_page("/admin/users"))]));
     if write {
         page.push(Block::Form(
             UiForm::post("Create an account", "/admin/users", "Create")
                 .field(Field::new("text", "name", "Name", "").required())
                 .field(Field::new("email", "email", "Email", ""))
                 .field(Field::new("password", "password", "Password", "").required())
-                .field(Field::select(
-                    "type",
-                    "Role",
-                    "user",
-                    &[
-                        ("user", "Player"),
-                        ("jury", "Jury"),
-                        ("challenge_writer", "Challenge writer"),
-                        ("admin", "Admin"),
-                    ],
-                ))
+                .field(Field::select("type", "Role", "user", ROLES))
                 .field(Field::checkbox("verified", "Verified", true)),
         ));
     }
@@ -159,7 +194,11 @@ async fn set_user(
     staff.require(Access::Write)?;
     let body = boolean_body(&fields, &["verified", "banned", "hidden"])?;
     let outcome = api.change(&staff, Method::PATCH, &format!("/api/v1/users/{id}"), &body, "User updated").await?;
-    Ok(redirect_with("/admin/users", outcome))
+    let back = match fields.get("back") {
+        Some(path) if path == format!("/admin/users/{id}") => path.to_owned(),
+        _ => "/admin/users".to_owned(),
+    };
+    Ok(redirect_with(&back, outcome))
 }
 
 async fn teams(Extension(api): Extension<AdminApi>, staff: Staff, Query(query): Query<ListQuery>) -> UiResult<Page> {
@@ -173,17 +212,13 @@ async fn teams(Extension(api): Extension<AdminApi>, staff: Staff, Query(query): 
         }
         Err(error) => return Err(error),
     };
-    page.push(Block::Form(UiForm::filter("/admin/teams").field(Field::new(
-        "search",
-        "q",
-        "Name contains",
-        query.q.clone().unwrap_or_default(),
-    ))));
+    page.push(account_links(&staff));
+    page.push(Block::Form(query.filter_form("/admin/teams", false)));
     let write = staff.can(Access::Write);
     let mut table = Table::new("Teams", &["Id", "Name", "Captain", "Banned", "Hidden", ""]);
     for team in items(&list) {
         let id = field(team, "id");
-        let buttons = if write { toggles(&format!("/admin/teams/{id}/set"), team, &USER_TOGGLES[1..]) } else { vec![] };
+        let buttons = if write { team_toggles(team) } else { vec![] };
         table.row(vec![
             Cell::text(&id),
             Cell::link(field(team, "name"), format!("/admin/teams/{id}")),
@@ -255,7 +290,7 @@ async fn team(
         }
         table.row(vec![
             Cell::text(&user_id),
-            Cell::text(field(&user, "name")),
+            Cell::link(field(&user, "name"), format!("/admin/users/{user_id}")),
             Cell::text(if user_id == captain { "captain" } else { "" }),
             Cell::buttons(buttons),
         ]);

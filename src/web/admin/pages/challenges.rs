@@ -3,18 +3,17 @@
 //! shared and preview instances. Changes go through the admin API (`dispatch`).
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request};
 use axum::http::{Method, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde_json::{Map, Value, json};
 
+use super::children::{CHILDREN, child};
 use super::{Fields, field, flag, items};
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::control::{StartRequest, StopReason, StopRequest};
-use crate::domain::{ChallengeId, TeamId};
 use crate::web::admin::FlashQuery;
 use crate::web::admin::dispatch::AdminApi;
 use crate::web::admin::session::Staff;
@@ -28,10 +27,7 @@ pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
         .route("/admin/challenges/new", get(new_form))
         .route("/admin/challenges/{id}", get(edit).post(update))
         .route("/admin/challenges/{id}/delete", post(delete))
-        .route("/admin/challenges/{id}/flags", post(add_flag))
-        .route("/admin/challenges/{id}/hints", post(add_hint))
-        .route("/admin/challenges/{id}/tags", post(add_tag))
-        .route("/admin/challenges/{id}/topics", post(add_topic))
+        .route("/admin/challenges/{id}/add/{kind}", post(add_child))
         .route("/admin/challenges/{id}/files", post(upload_file))
         .route("/admin/challenges/{id}/remove", post(remove_child))
         .route("/admin/challenges/{id}/preview", get(preview))
@@ -194,10 +190,6 @@ async fn create(Extension(api): Extension<AdminApi>, staff: Staff, Form(fields):
     }
 }
 
-fn remove_button(id: i64, kind: &str, child: &str) -> Button {
-    Button::new("Remove", format!("/admin/challenges/{id}/remove"), &[("kind", kind), ("child", child)]).danger()
-}
-
 async fn edit(
     Extension(api): Extension<AdminApi>,
     staff: Staff,
@@ -226,94 +218,14 @@ async fn edit(
         page.push(Block::Text(field(&challenge, "description")));
     }
 
-    page.push(Block::Heading("Flags".into()));
-    let flags = api.get(&staff, &format!("/api/v1/challenges/{id}/flags")).await?;
-    let mut table = Table::new("Flags", &["Type", "Content", "Options", ""]);
-    for entry in items(&flags) {
-        let buttons = if write { vec![remove_button(id, "flags", &field(entry, "id"))] } else { vec![] };
-        table.row(vec![
-            Cell::text(field(entry, "type")),
-            Cell::code(field(entry, "content")),
-            Cell::text(field(entry, "data")),
-            Cell::buttons(buttons),
-        ]);
+    for child in CHILDREN {
+        let list = api.get(&staff, &format!("/api/v1/challenges/{id}/{}", child.kind)).await?;
+        page.push(Block::Table(child.table(id, &list, write)));
+        if write {
+            page.push(Block::Form(child.form(id)));
+        }
     }
-    page.push(Block::Table(table));
     if write {
-        page.push(Block::Form(
-            UiForm { inline: true, ..UiForm::post("", format!("/admin/challenges/{id}/flags"), "Add flag") }
-                .field(Field::new("text", "content", "Flag", "").required())
-                .field(Field::select("type", "Type", "static", &[("static", "Static"), ("regex", "Regex")]))
-                .field(Field::checkbox("case_insensitive", "Case-insensitive", false)),
-        ));
-    }
-
-    page.push(Block::Heading("Hints".into()));
-    let hints = api.get(&staff, &format!("/api/v1/challenges/{id}/hints")).await?;
-    let mut table = Table::new("Hints", &["Title", "Content", "Cost", ""]);
-    for entry in items(&hints) {
-        let buttons = if write { vec![remove_button(id, "hints", &field(entry, "id"))] } else { vec![] };
-        table.row(vec![
-            Cell::text(field(entry, "title")),
-            Cell::text(field(entry, "content")),
-            Cell::text(field(entry, "cost")),
-            Cell::buttons(buttons),
-        ]);
-    }
-    page.push(Block::Table(table));
-    if write {
-        page.push(Block::Form(
-            UiForm { inline: true, ..UiForm::post("", format!("/admin/challenges/{id}/hints"), "Add hint") }
-                .field(Field::new("text", "title", "Hint title", ""))
-                .field(Field::new("text", "content", "Hint", "").required())
-                .field(Field::new("number", "cost", "Cost", "0")),
-        ));
-    }
-
-    page.push(Block::Heading("Files".into()));
-    let files = api.get(&staff, &format!("/api/v1/challenges/{id}/files")).await?;
-    let mut table = Table::new("Files", &["Location", ""]);
-    for entry in items(&files) {
-        let location = field(entry, "location");
-        let buttons = if write { vec![remove_button(id, "files", &field(entry, "id"))] } else { vec![] };
-        table.row(vec![Cell::link(&location, format!("/files/{location}")), Cell::buttons(buttons)]);
-    }
-    page.push(Block::Table(table));
-    if write {
-        page.push(Block::Form(
-            UiForm {
-                inline: true,
-                multipart: true,
-                ..UiForm::post("", format!("/admin/challenges/{id}/files"), "Upload")
-            }
-            .field(Field::new("hidden", "challenge", "", id))
-            .field(Field::new("hidden", "type", "", "challenge"))
-            .field(Field::new("file", "file", "File", "").required()),
-        ));
-    }
-
-    page.push(Block::Heading("Tags and topics".into()));
-    let tags = api.get(&staff, &format!("/api/v1/challenges/{id}/tags")).await?;
-    let topics = api.get(&staff, &format!("/api/v1/challenges/{id}/topics")).await?;
-    let mut table = Table::new("Tags and topics", &["Kind", "Value", ""]);
-    for entry in items(&tags) {
-        let buttons = if write { vec![remove_button(id, "tags", &field(entry, "id"))] } else { vec![] };
-        table.row(vec![Cell::text("tag"), Cell::text(field(entry, "value")), Cell::buttons(buttons)]);
-    }
-    for entry in items(&topics) {
-        let buttons = if write { vec![remove_button(id, "topics", &field(entry, "id"))] } else { vec![] };
-        table.row(vec![Cell::text("topic"), Cell::text(field(entry, "value")), Cell::buttons(buttons)]);
-    }
-    page.push(Block::Table(table));
-    if write {
-        page.push(Block::Form(
-            UiForm { inline: true, ..UiForm::post("", format!("/admin/challenges/{id}/tags"), "Add tag") }
-                .field(Field::new("text", "value", "Tag", "").required()),
-        ));
-        page.push(Block::Form(
-            UiForm { inline: true, ..UiForm::post("", format!("/admin/challenges/{id}/topics"), "Add topic") }
-                .field(Field::new("text", "value", "Topic", "").required()),
-        ));
         page.push(Block::Heading("Danger zone".into()));
         page.push(Block::Buttons(vec![
             Button::new("Delete challenge", format!("/admin/challenges/{id}/delete"), &[]).danger(),
@@ -343,52 +255,18 @@ async fn delete(Extension(api): Extension<AdminApi>, staff: Staff, Path(id): Pat
     }
 }
 
-async fn add_flag(
+/// Adds a flag, hint, tag or topic (`kind`, one of [`CHILDREN`]) through the admin API.
+async fn add_child(
     Extension(api): Extension<AdminApi>,
     staff: Staff,
-    Path(id): Path<i64>,
+    Path((id, kind)): Path<(i64, String)>,
     Form(fields): Form<Fields>,
 ) -> UiResult<Response> {
     staff.require(Access::ChallengeWrite)?;
-    let data = if fields.checked("case_insensitive") { "case_insensitive" } else { "" };
-    let body = json!({"challenge_id": id, "content": fields.raw("content"), "type": fields.get("type").unwrap_or("static"), "data": data});
-    let outcome = api.change(&staff, Method::POST, "/api/v1/flags", &body, "Flag added").await?;
-    Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
-}
-
-async fn add_hint(
-    Extension(api): Extension<AdminApi>,
-    staff: Staff,
-    Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
-) -> UiResult<Response> {
-    staff.require(Access::ChallengeWrite)?;
-    let body = json!({"challenge_id": id, "content": fields.raw("content"), "title": fields.get("title"), "cost": fields.number("cost").unwrap_or(json!(0))});
-    let outcome = api.change(&staff, Method::POST, "/api/v1/hints", &body, "Hint added").await?;
-    Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
-}
-
-async fn add_tag(
-    Extension(api): Extension<AdminApi>,
-    staff: Staff,
-    Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
-) -> UiResult<Response> {
-    staff.require(Access::ChallengeWrite)?;
-    let body = json!({"challenge": id, "value": fields.raw("value")});
-    let outcome = api.change(&staff, Method::POST, "/api/v1/tags", &body, "Tag added").await?;
-    Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
-}
-
-async fn add_topic(
-    Extension(api): Extension<AdminApi>,
-    staff: Staff,
-    Path(id): Path<i64>,
-    Form(fields): Form<Fields>,
-) -> UiResult<Response> {
-    staff.require(Access::ChallengeWrite)?;
-    let body = json!({"challenge": id, "value": fields.raw("value"), "type": "challenge"});
-    let outcome = api.change(&staff, Method::POST, "/api/v1/topics", &body, "Topic added").await?;
+    let Some((path, body, done)) = child(&kind).and_then(|child| child.add_request(id, &fields)) else {
+        return Err(UiError::bad_request("unknown kind"));
+    };
+    let outcome = api.change(&staff, Method::POST, &path, &body, done).await?;
     Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
 }
 
@@ -400,15 +278,13 @@ async fn remove_child(
     Form(fields): Form<Fields>,
 ) -> UiResult<Response> {
     staff.require(Access::ChallengeWrite)?;
-    let kind = fields.get("kind").unwrap_or("");
-    let Some(child) = fields.get("child").and_then(|child| child.parse::<i64>().ok()) else {
+    let Some(kind) = fields.get("kind").and_then(child) else {
+        return Err(UiError::bad_request("unknown kind"));
+    };
+    let Some(child_id) = fields.get("child").and_then(|child_id| child_id.parse::<i64>().ok()) else {
         return Err(UiError::bad_request("child must be an id"));
     };
-    let path = match kind {
-        "flags" | "hints" | "files" | "tags" => format!("/api/v1/{kind}/{child}"),
-        "topics" => format!("/api/v1/topics?type=challenge&target_id={child}"),
-        _ => return Err(UiError::bad_request("unknown kind")),
-    };
+    let path = kind.remove_path(child_id);
     let outcome = api.change(&staff, Method::DELETE, &path, &json!({}), "Removed").await?;
     Ok(redirect_with(&format!("/admin/challenges/{id}"), outcome))
 }
@@ -435,7 +311,6 @@ async fn upload_file(
 
 /// The challenge as a contestant sees it, with the preview instance controls.
 async fn preview(
-    State(state): State<ApiState>,
     Extension(api): Extension<AdminApi>,
     staff: Staff,
     Path(id): Path<i64>,
@@ -464,17 +339,15 @@ async fn preview(
     }
     if flag(&challenge, "require_deploy") {
         page.push(Block::Heading("Instances".into()));
+        let running = api.get(&staff, &format!("/api/v1/challenges/{id}/instances")).await?;
         let mut rows = Vec::new();
-        for (team, label) in [(TeamId::PREVIEW, "Preview instance"), (TeamId::SHARED, "Shared instance")] {
-            let status = state
-                .center
-                .status(crate::control::StatusRequest { challenge_id: ChallengeId(id), team_id: team })
-                .await
-                .map_err(UiError::internal)?;
-            let text = status
-                .instance
-                .map(|instance| format!("{} ({})", instance.state, instance.token.unwrap_or_default()))
-                .unwrap_or_else(|| "not running".into());
+        for (target, label) in [("preview", "Preview instance"), ("shared", "Shared instance")] {
+            let text = match running.get(target) {
+                Some(instance) if !instance.is_null() => {
+                    format!("{} ({})", field(instance, "state"), field(instance, "token"))
+                }
+                _ => "not running".into(),
+            };
             rows.push((label.to_owned(), text));
         }
         page.push(Block::Stats(rows));
@@ -491,30 +364,32 @@ async fn preview(
     Ok(page)
 }
 
+/// Starts or stops the preview (team −1) or shared (team −2) instance of a challenge through
+/// the admin API, which asks the deployment center and writes the audit log.
 async fn instance(
-    State(state): State<ApiState>,
+    Extension(api): Extension<AdminApi>,
     staff: Staff,
     Path(id): Path<i64>,
     Form(fields): Form<Fields>,
 ) -> UiResult<Response> {
     staff.require(Access::ChallengeWrite)?;
-    let team = if fields.get("target") == Some("shared") { TeamId::SHARED } else { TeamId::PREVIEW };
+    let target = if fields.get("target") == Some("shared") { "shared" } else { "preview" };
     let back = format!("/admin/challenges/{id}/preview");
-    let challenge_id = ChallengeId(id);
-    let user_id = Some(staff.actor.user_id);
+    let path = format!("/api/v1/challenges/{id}/instances");
     let outcome = match fields.get("op") {
-        Some("start") => state
-            .center
-            .start(StartRequest { challenge_id, team_id: team, user_id })
-            .await
-            .map(|outcome| format!("Instance {}", outcome.instance.state))
-            .map_err(|error| error.to_string()),
-        Some("stop") => state
-            .center
-            .stop(StopRequest { challenge_id, team_id: team, user_id, reason: StopReason::Admin })
-            .await
-            .map(|_| "Instance stopped".to_owned())
-            .map_err(|error| error.to_string()),
+        Some("start") => {
+            let answer = api.json(&staff, Method::POST, &path, &json!({"target": target})).await?;
+            if answer.is_success() {
+                let instance = answer.json.get("data").and_then(|data| data.get("instance")).unwrap_or(&Value::Null);
+                Ok(format!("Instance {}", field(instance, "state")))
+            } else {
+                Err(answer.message())
+            }
+        }
+        Some("stop") => {
+            let answer = api.json(&staff, Method::DELETE, &format!("{path}?target={target}"), &json!({})).await?;
+            if answer.is_success() { Ok("Instance stopped".to_owned()) } else { Err(answer.message()) }
+        }
         _ => return Err(UiError::bad_request("op must be start or stop")),
     };
     Ok(redirect_with(&back, outcome))

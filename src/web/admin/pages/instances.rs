@@ -1,22 +1,25 @@
 //! `/admin/instances`: running instances (filter, stop one / selected / all), logs with
 //! auto-refresh, and the instance history with CSV export. Talks to the deployment center
-//! through `ApiState::center`, as the contestant API does.
+//! through `ApiState::center` to read; stops go through the admin API (one audit trail).
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::Method;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::{Fields, when};
 use crate::api::ApiState;
 use crate::api::admin::Access;
-use crate::control::{ListRequest, LogsRequest, StopAllRequest, StopReason, StopRequest};
+use crate::control::{ListRequest, LogsRequest};
 use crate::domain::{ChallengeId, InstanceId, TeamId};
 use crate::web::admin::FlashQuery;
 use crate::web::admin::csv::csv_download;
+use crate::web::admin::dispatch::AdminApi;
 use crate::web::admin::session::Staff;
 use crate::web::admin::view::{
     Block, Bulk, Button, Cell, Field, Form as UiForm, Page, Row, Table, UiError, UiResult, redirect_with,
@@ -120,22 +123,19 @@ async fn monitor(State(state): State<ApiState>, staff: Staff, Query(filter): Que
     Ok(page)
 }
 
-/// Stops each selected `challenge:team` pair.
-async fn stop(State(state): State<ApiState>, staff: Staff, Form(fields): Form<Fields>) -> UiResult<Response> {
+/// Stops each selected `challenge:team` pair through the admin API (which audits each stop).
+async fn stop(Extension(api): Extension<AdminApi>, staff: Staff, Form(fields): Form<Fields>) -> UiResult<Response> {
     staff.require(Access::Write)?;
     let (mut stopped, mut failed) = (0, Vec::new());
     for key in fields.all("ids") {
         let Some((challenge, team)) = key.split_once(':') else { continue };
         let (Ok(challenge), Ok(team)) = (challenge.parse::<i64>(), team.parse::<i64>()) else { continue };
-        let request = StopRequest {
-            challenge_id: ChallengeId(challenge),
-            team_id: TeamId(team),
-            user_id: Some(staff.actor.user_id),
-            reason: StopReason::Admin,
-        };
-        match state.center.stop(request).await {
-            Ok(_) => stopped += 1,
-            Err(error) => failed.push(format!("{key}: {error}")),
+        let body = json!({"challenge_id": challenge, "team_id": team});
+        let answer = api.json(&staff, Method::POST, "/api/v1/instances/stop", &body).await?;
+        if answer.is_success() {
+            stopped += 1;
+        } else {
+            failed.push(format!("{key}: {}", answer.message()));
         }
     }
     let outcome = if failed.is_empty() {
@@ -146,12 +146,15 @@ async fn stop(State(state): State<ApiState>, staff: Staff, Form(fields): Form<Fi
     Ok(redirect_with("/admin/instances", outcome))
 }
 
-async fn stop_all(State(state): State<ApiState>, staff: Staff) -> UiResult<Response> {
+async fn stop_all(Extension(api): Extension<AdminApi>, staff: Staff) -> UiResult<Response> {
     staff.require(Access::Write)?;
-    let outcome = match state.center.stop_all(StopAllRequest { user_id: staff.actor.user_id }).await {
-        Ok(done) if done.failed == 0 => Ok(format!("Stopped {} instance(s)", done.stopped)),
-        Ok(done) => Err(format!("Stopped {}, {} failed", done.stopped, done.failed)),
-        Err(error) => Err(error.to_string()),
+    let answer = api.json(&staff, Method::POST, "/api/v1/instances/stop-all", &json!({"confirm": true})).await?;
+    let done = answer.json.get("data").cloned().unwrap_or(Value::Null);
+    let count = |key: &str| done.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let outcome = match (answer.is_success(), count("failed")) {
+        (true, 0) => Ok(format!("Stopped {} instance(s)", count("stopped"))),
+        (true, failed) => Err(format!("Stopped {}, {failed} failed", count("stopped"))),
+        (false, _) => Err(answer.message()),
     };
     Ok(redirect_with("/admin/instances", outcome))
 }

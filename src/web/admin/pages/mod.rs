@@ -2,11 +2,15 @@
 
 mod accounts;
 mod challenges;
+mod children;
 mod dashboard;
 mod desk;
 mod event;
+mod imports;
 mod instances;
 mod results;
+mod setup;
+mod user;
 
 use axum::Router;
 use serde_json::Value;
@@ -20,6 +24,9 @@ pub fn routes(router: Router<ApiState>) -> Router<ApiState> {
     let router = challenges::routes(router);
     let router = instances::routes(router);
     let router = accounts::routes(router);
+    let router = imports::routes(router);
+    let router = setup::routes(router);
+    let router = user::routes(router);
     let router = results::routes(router);
     desk::routes(router)
 }
@@ -87,6 +94,13 @@ pub fn when(seconds: Option<i64>) -> String {
         .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
         .map(|time| time.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default()
+}
+
+/// An ISO 8601 time of the admin API as `YYYY-MM-DD HH:MM:SS` UTC (other text unchanged).
+pub fn iso_when(text: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|time| when(Some(time.timestamp())))
+        .unwrap_or_else(|_| text.to_owned())
 }
 
 /// Percent-encodes a query value.
