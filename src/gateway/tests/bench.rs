@@ -11,7 +11,8 @@
 //! the gateway, each run under callgrind, which counts the same on an idle or a loaded machine.
 //!
 //! The upstream is a separate nginx (one worker) answering `/` with a short text and serving a
-//! 64 KiB file. The proxy nginx gets as many workers as the gateway has runtime threads (two),
+//! 64 KiB file. The proxy nginx gets as many workers as the gateway has io threads (two; set
+//! FCTF_BENCH_IO_THREADS=0 to serve on the test's two-thread shared runtime instead),
 //! upstream keep-alive, buffers that hold a 64 KiB answer and no access log; the gateway runs
 //! with no log subscriber, in three variants: limits off, limits on over the memory cache, and
 //! (with FCTF_TEST_REDIS_URL) limits on over Redis. Prints figures and ratios, asserts nothing
@@ -268,6 +269,7 @@ async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
             cfg.http_token_rate = 0.0;
         }
         cfg.upstream_max_idle_per_host = 256;
+        cfg.io_threads = env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)) as usize;
     })
     .await
 }
@@ -364,9 +366,10 @@ async fn bench_gateway_against_nginx_and_direct() {
         tokens.push(gateway.mint_live(&upstream.to_string(), 3600, 90 + index as i64).await);
     }
     println!(
-        "\nHTTP, wrk -t2 -c{WRK_CONNECTIONS} -d{} on loopback; nginx {WORKERS} workers, fctf {WORKERS} runtime threads; \
+        "\nHTTP, wrk -t2 -c{WRK_CONNECTIONS} -d{} on loopback; nginx {WORKERS} workers, fctf io_threads {}; \
          {rounds} alternating rounds, medians shown\n  before: {}",
         wrk_duration(),
+        env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)),
         load_line()
     );
     let paths: &[&str] = if quick { &["/"] } else { &["/", "/big.bin"] };
