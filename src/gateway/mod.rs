@@ -205,6 +205,8 @@ impl Gateway {
             tls = shared.tls.is_some(),
             "gateway listening"
         );
+        // Should this future be dropped before it finishes, the io threads still stop.
+        let _stop_on_drop = StopOnDrop(shared.clone());
         let mut io_threads = Vec::new();
         if shared.cfg.io_threads == 0 {
             tokio::select! {
@@ -248,6 +250,17 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
         }
         Ok(())
+    }
+}
+
+/// Cuts every connection and stops the io threads when dropped.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown.cancel();
+        self.0.tracker.close();
+        self.0.hard_stop.cancel();
     }
 }
 

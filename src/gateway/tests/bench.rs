@@ -538,7 +538,9 @@ async fn callgrind_instructions_against_nginx() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = |name: &str| format!("--callgrind-out-file={}/{name}.%p", dir.path().display());
     println!(
-        "\nUser-space instructions per request under callgrind (wrk -c8; kernel work not counted); {}",
+        "\nUser-space instructions per request under callgrind (wrk -c8; kernel work not counted); fctf io_threads {} \
+         (FCTF_BENCH_IO_THREADS; 0: on the runtime threads shown); {}",
+        env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)),
         load_line()
     );
     for path in ["/", "/big.bin"] {
@@ -587,7 +589,7 @@ async fn callgrind_instructions_against_nginx() {
                 let _ = child.wait();
             });
             stopped.await.unwrap();
-            rows.push((format!("fctf (limits {limits}, {workers} thread(s))"), ir, requests));
+            rows.push((format!("fctf (limits {limits}, {workers} runtime thread(s))"), ir, requests));
         }
         println!("path {path}");
         for (name, ir, requests) in &rows {
