@@ -95,6 +95,8 @@ pub struct Config {
     pub limits_fail_open: bool,
     /// On shutdown, how long open connections get to finish before they are cut.
     pub drain_timeout_secs: u64,
+    /// Dedicated single-threaded event loops serving connections (0: the shared runtime).
+    pub io_threads: usize,
     /// Longest wait for one cache call on the request path before it counts as failed.
     pub cache_timeout_ms: u64,
     /// After a failed cache call, how long the cache is not asked at all (failure rules apply).
@@ -130,6 +132,9 @@ impl Config {
         if self.tcp_max_token_line_bytes == 0 || self.tcp_copy_buf_bytes == 0 {
             problems
                 .push("gateway.tcp_max_token_line_bytes and gateway.tcp_copy_buf_bytes must be at least 1".to_owned());
+        }
+        if self.io_threads > 256 {
+            problems.push("gateway.io_threads must be at most 256".to_owned());
         }
         if self.cache_timeout_ms == 0 {
             problems.push("gateway.cache_timeout_ms must be at least 1".to_owned());

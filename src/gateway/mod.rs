@@ -2,12 +2,13 @@
 //!
 //! Players hold a gateway token (`domain::gateway_token`, signed with `secrets.gateway`) naming
 //! their instance's route. HTTP: a token in the URL is exchanged for the `FCTF_Auth_Token`
-//! cookie by a redirect ([`auth`]), then every request is verified ([`request`]) and
-//! reverse-proxied ([`proxy`]) over upstream connections driven in the client connection's own
-//! task ([`upstream`], [`http`]), WebSocket upgrades included. TCP: the player gets a prompt at once,
-//! sends the token as the first line, and the connection becomes a byte pipe ([`tcp`]). Tokens
-//! of stopped instances are refused through the cache's liveness marker; rate limits and
-//! connection caps are shared through the cache ([`limits`]). TLS is detected per connection on
+//! cookie by a redirect ([`auth`]), then every request is verified ([`request`]; verified tokens
+//! are remembered in [`verified`]) and reverse-proxied ([`proxy`]) over upstream connections
+//! driven in the client connection's own task ([`upstream`], [`http`]), WebSocket upgrades
+//! included. TCP: the player gets a prompt at once, sends the token as the first line, and the
+//! connection becomes a byte pipe ([`tcp`]). Tokens of stopped instances are refused through the
+//! cache's liveness marker; rate limits and connection caps are shared through the cache
+//! ([`limits`]; on the in-process memory cache the buckets live in the gateway itself). TLS is detected per connection on
 //! both ports ([`tls`]); the client address honours trusted proxies ([`client_ip`]) or the
 //! PROXY protocol ([`proxy_protocol`]).
 //!
@@ -15,7 +16,10 @@
 //! until cancelled, every connection running on a `TaskTracker`. On cancellation the listeners
 //! close, HTTP connections finish their current request (graceful shutdown), TCP sessions that
 //! are still authenticating close, and relaying sessions get `drain_timeout_secs` before they
-//! are cut.
+//! are cut. By default connections run on the process's shared runtime; with `io_threads = N`
+//! they run on N dedicated threads, each a single-threaded event loop with its own registration
+//! of both listeners (nginx's worker-per-core model): a connection and its upstream stay on one
+//! thread, and no cross-thread wake-ups are paid per request.
 //!
 //! Nothing here logs a token, a MAC, a request body or relayed bytes; access lines go to the
 //! tracing target `fctf::gateway::access`.
@@ -201,10 +205,36 @@ impl Gateway {
             tls = shared.tls.is_some(),
             "gateway listening"
         );
-        tokio::select! {
-            () = token.cancelled() => {}
-            () = accept_loop(http, shared.clone(), Port::Http) => {}
-            () = accept_loop(tcp, shared.clone(), Port::Tcp) => {}
+        // Should this future be dropped before it finishes, the io threads still stop.
+        let _stop_on_drop = StopOnDrop(shared.clone());
+        let mut io_threads = Vec::new();
+        if shared.cfg.io_threads == 0 {
+            tokio::select! {
+                () = token.cancelled() => {}
+                () = accept_loop(http, shared.clone(), Port::Http) => {}
+                () = accept_loop(tcp, shared.clone(), Port::Tcp) => {}
+            }
+        } else {
+            let http = http.into_std().context("gateway http listener")?;
+            let tcp = tcp.into_std().context("gateway tcp listener")?;
+            for index in 0..shared.cfg.io_threads {
+                let listeners = (http.try_clone()?, tcp.try_clone()?);
+                let thread_shared = shared.clone();
+                let (done, finished) = tokio::sync::oneshot::channel::<()>();
+                std::thread::Builder::new()
+                    .name(format!("fctf-gateway-{index}"))
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                            Ok(runtime) => runtime.block_on(io_thread(listeners, thread_shared)),
+                            Err(error) => tracing::error!(%error, "gateway io thread could not start its event loop"),
+                        }
+                        let _ = done.send(());
+                    })
+                    .context("failed to start a gateway io thread")?;
+                io_threads.push(finished);
+            }
+            drop((http, tcp));
+            token.cancelled().await;
         }
         shared.shutdown.cancel();
         shared.tracker.close();
@@ -216,7 +246,43 @@ impl Gateway {
                 tracing::warn!(open = shared.tracker.len(), "gateway connections did not stop after being cut");
             }
         }
+        for finished in io_threads {
+            let _ = tokio::time::timeout(Duration::from_secs(5), finished).await;
+        }
         Ok(())
+    }
+}
+
+/// Cuts every connection and stops the io threads when dropped.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown.cancel();
+        self.0.tracker.close();
+        self.0.hard_stop.cancel();
+    }
+}
+
+/// One dedicated io thread (`io_threads > 0`): accepts on its own registration of both
+/// listeners (the kernel hands each new connection to one of the threads) and serves those
+/// connections on its single-threaded event loop, until the gateway stops and every
+/// connection is done or cut.
+async fn io_thread((http, tcp): (std::net::TcpListener, std::net::TcpListener), shared: Arc<Shared>) {
+    let (http, tcp) = match (TcpListener::from_std(http), TcpListener::from_std(tcp)) {
+        (Ok(http), Ok(tcp)) => (http, tcp),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(%error, "gateway io thread could not register the listeners");
+            return;
+        }
+    };
+    tokio::join!(accept_loop(http, shared.clone(), Port::Http), accept_loop(tcp, shared.clone(), Port::Tcp));
+    tokio::select! {
+        () = shared.tracker.wait() => {}
+        () = async {
+            shared.hard_stop.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } => {}
     }
 }
 

@@ -4,9 +4,10 @@
 //! bucket (429) → declared body size (413) → token from the URL (redirect) or the cookie (401
 //! when missing or bad) → per-(token, IP) bucket (429) → proxy.
 //!
-//! A connection remembers the last token it verified ([`Authorized`]): keep-alive requests
-//! carrying the same cookie skip the MAC and JSON work but still check expiry and liveness on
-//! every request. The access line's strings are only built when that log target is enabled.
+//! A token's MAC and JSON are checked once: the gateway remembers verified tokens
+//! ([`crate::gateway::verified`]) and each connection its last one, so later requests (on any
+//! connection) only check expiry and liveness, which they do every time. The access line's
+//! strings are only built when that log target is enabled.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -11,7 +11,8 @@
 //! the gateway, each run under callgrind, which counts the same on an idle or a loaded machine.
 //!
 //! The upstream is a separate nginx (one worker) answering `/` with a short text and serving a
-//! 64 KiB file. The proxy nginx gets as many workers as the gateway has runtime threads (two),
+//! 64 KiB file. The proxy nginx gets as many workers as the gateway has io threads (two; set
+//! FCTF_BENCH_IO_THREADS=0 to serve on the test's two-thread shared runtime instead),
 //! upstream keep-alive, buffers that hold a 64 KiB answer and no access log; the gateway runs
 //! with no log subscriber, in three variants: limits off, limits on over the memory cache, and
 //! (with FCTF_TEST_REDIS_URL) limits on over Redis. Prints figures and ratios, asserts nothing
@@ -268,6 +269,7 @@ async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
             cfg.http_token_rate = 0.0;
         }
         cfg.upstream_max_idle_per_host = 256;
+        cfg.io_threads = env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)) as usize;
     })
     .await
 }
@@ -364,9 +366,10 @@ async fn bench_gateway_against_nginx_and_direct() {
         tokens.push(gateway.mint_live(&upstream.to_string(), 3600, 90 + index as i64).await);
     }
     println!(
-        "\nHTTP, wrk -t2 -c{WRK_CONNECTIONS} -d{} on loopback; nginx {WORKERS} workers, fctf {WORKERS} runtime threads; \
+        "\nHTTP, wrk -t2 -c{WRK_CONNECTIONS} -d{} on loopback; nginx {WORKERS} workers, fctf io_threads {}; \
          {rounds} alternating rounds, medians shown\n  before: {}",
         wrk_duration(),
+        env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)),
         load_line()
     );
     let paths: &[&str] = if quick { &["/"] } else { &["/", "/big.bin"] };
@@ -535,7 +538,9 @@ async fn callgrind_instructions_against_nginx() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = |name: &str| format!("--callgrind-out-file={}/{name}.%p", dir.path().display());
     println!(
-        "\nUser-space instructions per request under callgrind (wrk -c8; kernel work not counted); {}",
+        "\nUser-space instructions per request under callgrind (wrk -c8; kernel work not counted); fctf io_threads {} \
+         (FCTF_BENCH_IO_THREADS; 0: on the runtime threads shown); {}",
+        env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)),
         load_line()
     );
     for path in ["/", "/big.bin"] {
@@ -584,7 +589,7 @@ async fn callgrind_instructions_against_nginx() {
                 let _ = child.wait();
             });
             stopped.await.unwrap();
-            rows.push((format!("fctf (limits {limits}, {workers} thread(s))"), ir, requests));
+            rows.push((format!("fctf (limits {limits}, {workers} runtime thread(s))"), ir, requests));
         }
         println!("path {path}");
         for (name, ir, requests) in &rows {

@@ -60,6 +60,7 @@ gateway_suite!(
     tcp_cases::dial_timeout_is_reported_and_closes,
     tcp_cases::proxy_protocol_gives_the_client_address,
     tcp_cases::shutdown_drains_then_cuts_sessions,
+    tcp_cases::dedicated_io_threads_serve_and_stop,
     tls_cases::tls_and_plaintext_share_both_ports,
     fuzz::mutated_tokens_never_pass,
     fuzz::liveness_marks_expire_and_clear,

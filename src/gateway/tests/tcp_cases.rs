@@ -226,3 +226,34 @@ pub(crate) async fn shutdown_drains_then_cuts_sessions(cache: Cache) {
     assert_eq!(read_to_close(&mut session).await, "", "relaying sessions are cut at the deadline");
     assert!(TcpStream::connect(tcp).await.is_err(), "listener closed");
 }
+
+pub(crate) async fn dedicated_io_threads_serve_and_stop(cache: Cache) {
+    let echo = tcp_echo().await;
+    let upstream = http_upstream().await;
+    let gateway = TestGateway::start(cache, |cfg| {
+        cfg.io_threads = 2;
+        cfg.drain_timeout_secs = 1;
+    })
+    .await;
+    let token = gateway.mint_live(&upstream.to_string(), 600, 25).await;
+    let client = client();
+    for _ in 0..20 {
+        let response = client
+            .get(gateway.url("/"))
+            .header(http::header::COOKIE, format!("FCTF_Auth_Token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let tcp_token = gateway.mint_live(&echo.to_string(), 600, 26).await;
+    let mut session = authenticate(&gateway, &tcp_token).await;
+    read_until(&mut session, GRANTED).await;
+    session.write_all(b"ping").await.unwrap();
+    read_until(&mut session, "ping").await;
+    let (http, tcp) = (gateway.http, gateway.tcp);
+    let took = gateway.stop().await;
+    assert!(took < Duration::from_secs(5), "drain deadline respected: {took:?}");
+    assert_eq!(read_to_close(&mut session).await, "", "relaying sessions are cut at the deadline");
+    assert!(TcpStream::connect(http).await.is_err() && TcpStream::connect(tcp).await.is_err(), "listeners closed");
+}
