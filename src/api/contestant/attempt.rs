@@ -41,7 +41,7 @@ use super::flag_check::{DynamicContext, Verdict, judge};
 use super::guards::{ctf_only, now};
 use super::session::Player;
 use super::signals;
-use super::visibility::{Requirements, is_hidden};
+use super::visibility::{Access, access_of, is_hidden};
 use crate::api::ApiState;
 use crate::api::json::CiJson;
 use crate::control::StopReason;
@@ -139,7 +139,7 @@ pub async fn attempt(
         return Err(ApiError::empty(StatusCode::FORBIDDEN));
     }
     let account = player.account_for(config.user_mode);
-    if !prerequisites_met(&state, &challenge, account).await? {
+    if access_of(&state, &challenge, account).await? != Access::Open {
         return Err(ApiError::failure(
             StatusCode::FORBIDDEN,
             "You don't have the permission to access this challenge. Complete the required challenges first.",
@@ -282,25 +282,6 @@ fn already_solved() -> ApiResult {
         true,
         json!({"status": "already_solved", "message": "You or your teammate already solved this"}),
     )
-}
-
-async fn prerequisites_met(state: &ApiState, challenge: &Challenge, account: Account) -> Result<bool, ApiError> {
-    let Some(requirements) = Requirements::parse(challenge.spec.requirements.as_deref()) else { return Ok(true) };
-    if requirements.prerequisites.is_empty() {
-        return Ok(true);
-    }
-    let solved: std::collections::HashSet<_> = state.store.solved_challenge_ids(account).await?.into_iter().collect();
-    for prerequisite in &requirements.prerequisites {
-        if solved.contains(prerequisite) {
-            continue;
-        }
-        match state.store.get_challenge(*prerequisite).await {
-            Ok(_) => return Ok(false),
-            Err(StoreError::NotFound) => continue,
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(true)
 }
 
 async fn record_correct(

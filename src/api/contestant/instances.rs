@@ -33,14 +33,14 @@ use serde_json::{Value, json};
 use super::error::{ApiError, ApiResult, ok, reply};
 use super::guards::{ctf_only, ctf_or_after, now};
 use super::session::Player;
-use super::visibility::{Requirements, is_hidden};
+use super::visibility::{Access, access_of, is_hidden};
 use crate::api::ApiState;
 use crate::api::json::CiJson;
 use crate::cache::SlotReservation;
 use crate::control::lifecycle::{RESERVATION_HOLD, slot_member, slot_team};
 use crate::control::{ControlError, InstanceView, ListRequest, StartRequest, StatusRequest, StopReason, StopRequest};
 use crate::domain::{ChallengeId, TeamId};
-use crate::store::{Account, Challenge, Instance, InstanceState, StoreError, SubmissionKind};
+use crate::store::{Challenge, Instance, InstanceState, StoreError, SubmissionKind};
 
 /// The pipeline's instance routes: `(method, path, handler)`.
 pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<ApiState>)> {
@@ -121,25 +121,6 @@ async fn load_challenge(state: &ApiState, id: i64) -> Result<Option<Challenge>, 
     }
 }
 
-async fn prerequisites_met(state: &ApiState, challenge: &Challenge, account: Account) -> Result<bool, ApiError> {
-    let Some(requirements) = Requirements::parse(challenge.spec.requirements.as_deref()) else { return Ok(true) };
-    if requirements.prerequisites.is_empty() {
-        return Ok(true);
-    }
-    let solved: std::collections::HashSet<_> = state.store.solved_challenge_ids(account).await?.into_iter().collect();
-    for prerequisite in &requirements.prerequisites {
-        if solved.contains(prerequisite) {
-            continue;
-        }
-        match state.store.get_challenge(*prerequisite).await {
-            Ok(_) => return Ok(false),
-            Err(StoreError::NotFound) => continue,
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(true)
-}
-
 /// `POST /api/Challenge/start`.
 pub async fn start(State(state): State<ApiState>, player: Player, CiJson(body): CiJson<InstanceBody>) -> ApiResult {
     let config = state.event.current();
@@ -157,7 +138,7 @@ pub async fn start(State(state): State<ApiState>, player: Player, CiJson(body): 
         return Err(error(StatusCode::BAD_REQUEST, "This challenge is not available for deployment"));
     }
     let account = player.account_for(config.user_mode);
-    if !prerequisites_met(&state, &challenge, account).await? {
+    if access_of(&state, &challenge, account).await? != Access::Open {
         return Err(error(
             StatusCode::FORBIDDEN,
             "You don't have the permission to start this challenge. Please complete the required challenges first.",

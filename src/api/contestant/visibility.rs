@@ -12,10 +12,12 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use super::error::ApiError;
+use crate::api::ApiState;
 use crate::api::json::lowercase_keys;
 use crate::domain::ChallengeId;
 use crate::event::EventConfig;
-use crate::store::{Challenge, ChallengeState};
+use crate::store::{Account, Challenge, ChallengeState, StoreError};
 
 /// The name shown for a locked, anonymized challenge.
 pub const PLACEHOLDER_NAME: &str = "???";
@@ -91,6 +93,29 @@ pub fn access(challenge: &Challenge, solved: &HashSet<ChallengeId>, existing: &H
     } else {
         Access::Locked
     }
+}
+
+/// Decides the access to one challenge for an account, reading its solves and, for each unsolved
+/// prerequisite, whether that challenge still exists (a deleted prerequisite does not block).
+pub(super) async fn access_of(state: &ApiState, challenge: &Challenge, account: Account) -> Result<Access, ApiError> {
+    let Some(requirements) = Requirements::parse(challenge.spec.requirements.as_deref()) else {
+        return Ok(Access::Open);
+    };
+    if requirements.prerequisites.is_empty() {
+        return Ok(Access::Open);
+    }
+    let solved: HashSet<ChallengeId> = state.store.solved_challenge_ids(account).await?.into_iter().collect();
+    let mut existing = HashSet::new();
+    for prerequisite in requirements.prerequisites.iter().filter(|id| !solved.contains(id)) {
+        match state.store.get_challenge(*prerequisite).await {
+            Ok(_) => {
+                existing.insert(*prerequisite);
+            }
+            Err(StoreError::NotFound) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(access(challenge, &solved, &existing))
 }
 
 fn escape_html(text: &str) -> String {
