@@ -1,112 +1,210 @@
-//! Request and response bodies of the HTTP proxy.
+//! Message bodies between the client and the upstream, and the access record of a request.
 //!
-//! `LimitedBody` streams a client's body to the upstream and fails as soon as it passes the size
-//! limit (which also catches chunked bodies that declared nothing), flagging the overflow so the
-//! handler answers 413 instead of 502. `ResponseBody` streams the answer to the client, counts
-//! its bytes and writes the access log line when it is done (or dropped, when the client left).
+//! [`copy_body`] moves one body from a source to a sink by its framing: a known length is
+//! copied as it comes; a chunked body is decoded and re-chunked (so the next hop parses exactly
+//! what the gateway parsed); a body that lasts until the upstream closes is re-chunked for an
+//! HTTP/1.1 client. Bytes already read past a head come first, and bytes waiting to be written
+//! (the head going the same way) leave with the first piece of the body, so a small response
+//! takes one write. The request side is limited to `http_max_body_bytes` (a chunked body that
+//! declared nothing is stopped as soon as it passes the limit).
 
+use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::Method;
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::gateway::http::ConnInfo;
+use crate::gateway::metrics::GatewayMetrics;
 use crate::gateway::verified::Authorized;
+use crate::gateway::wire::{ChunkedDecoder, Framing, LAST_CHUNK, encode_chunk};
 
 /// The tracing target of access lines.
 pub(crate) const ACCESS_TARGET: &str = "fctf::gateway::access";
 
-/// Errors crossing the body boundary.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The client's body went over the limit while streaming.
-#[derive(Debug, thiserror::Error)]
-#[error("request body too large")]
-pub(crate) struct BodyTooLarge;
-
-/// What the handler learns about a request body after it was streamed.
-#[derive(Debug, Default)]
-pub(crate) struct BodyProgress {
-    pub(crate) exceeded: AtomicBool,
-    pub(crate) bytes: AtomicU64,
+/// Why a body was not copied whole.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    /// Reading the source failed, or it ended early.
+    Read(io::Error),
+    /// Writing the sink failed.
+    Write(io::Error),
+    /// The chunked coding was malformed.
+    Malformed,
+    /// The body passed the limit.
+    TooLarge,
 }
 
-/// A request body that stops at `limit` bytes.
-pub(crate) struct LimitedBody {
-    inner: Incoming,
-    seen: u64,
-    limit: u64,
-    progress: Arc<BodyProgress>,
-}
-
-impl LimitedBody {
-    pub(crate) fn new(inner: Incoming, limit: u64, progress: Arc<BodyProgress>) -> Self {
-        Self { inner, seen: 0, limit, progress }
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(error) => write!(f, "read: {error}"),
+            Self::Write(error) => write!(f, "write: {error}"),
+            Self::Malformed => f.write_str("malformed chunked body"),
+            Self::TooLarge => f.write_str("body too large"),
+        }
     }
 }
 
-impl Body for LimitedBody {
-    type Data = Bytes;
-    type Error = BoxError;
+/// How a body is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Out {
+    /// As its data only (a known length, or until the connection closes).
+    Plain,
+    /// Re-chunked.
+    Chunked,
+}
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    let len = data.len() as u64;
-                    this.seen = this.seen.saturating_add(len);
-                    this.progress.bytes.fetch_add(len, Ordering::Relaxed);
-                    if this.seen > this.limit {
-                        this.progress.exceeded.store(true, Ordering::Relaxed);
-                        return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
+/// One body on its way: where its bytes come from and go to.
+pub(crate) struct BodyCopy<'a, R, W> {
+    pub(crate) source: &'a mut R,
+    /// Bytes of the source already read (consumed as the body is copied; what follows the body
+    /// stays).
+    pub(crate) buffer: &'a mut BytesMut,
+    pub(crate) sink: &'a mut W,
+    /// Bytes to write before the body (a head); emptied.
+    pub(crate) pending: &'a mut BytesMut,
+    pub(crate) read_size: usize,
+    pub(crate) limit: u64,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
+    /// Copies the body; returns its size (data bytes).
+    pub(crate) async fn run(mut self, framing: Framing, out: Out) -> Result<u64, CopyError> {
+        match framing {
+            Framing::None => {
+                self.flush_pending().await?;
+                Ok(0)
             }
-            Some(Err(error)) => Poll::Ready(Some(Err(Box::new(error)))),
-            None => Poll::Ready(None),
+            Framing::Length(length) => self.copy_length(length).await,
+            Framing::Chunked => self.copy_chunked(out).await,
+            Framing::UntilClose => self.copy_until_close(out).await,
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+    async fn flush_pending(&mut self) -> Result<(), CopyError> {
+        if !self.pending.is_empty() {
+            self.sink.write_all(self.pending).await.map_err(CopyError::Write)?;
+            self.pending.clear();
+        }
+        Ok(())
     }
 
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+    /// Reads more of the source; `Ok(false)` at its end.
+    async fn fill(&mut self) -> Result<bool, CopyError> {
+        self.buffer.reserve(self.read_size);
+        let read = self.source.read_buf(self.buffer).await.map_err(CopyError::Read)?;
+        Ok(read > 0)
+    }
+
+    async fn copy_length(mut self, length: u64) -> Result<u64, CopyError> {
+        if length > self.limit {
+            return Err(CopyError::TooLarge);
+        }
+        let mut remaining = length;
+        loop {
+            let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(self.buffer.len());
+            if take > 0 {
+                if self.pending.is_empty() {
+                    self.sink.write_all(&self.buffer[..take]).await.map_err(CopyError::Write)?;
+                } else {
+                    self.pending.extend_from_slice(&self.buffer[..take]);
+                    self.flush_pending().await?;
+                }
+                self.buffer.advance(take);
+                remaining -= take as u64;
+            }
+            if remaining == 0 {
+                self.flush_pending().await?;
+                return Ok(length);
+            }
+            self.flush_pending().await?;
+            if !self.fill().await? {
+                return Err(CopyError::Read(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    async fn copy_chunked(mut self, out: Out) -> Result<u64, CopyError> {
+        let mut decoder = ChunkedDecoder::default();
+        let mut total: u64 = 0;
+        loop {
+            let pending = &mut *self.pending;
+            let consumed = decoder
+                .decode(self.buffer, |data| {
+                    total += data.len() as u64;
+                    match out {
+                        Out::Chunked => encode_chunk(pending, data),
+                        Out::Plain => pending.extend_from_slice(data),
+                    }
+                })
+                .map_err(|_| CopyError::Malformed)?;
+            self.buffer.advance(consumed);
+            if total > self.limit {
+                return Err(CopyError::TooLarge);
+            }
+            if decoder.is_done() {
+                if out == Out::Chunked {
+                    self.pending.extend_from_slice(LAST_CHUNK);
+                }
+                self.flush_pending().await?;
+                return Ok(total);
+            }
+            self.flush_pending().await?;
+            if !self.fill().await? {
+                return Err(CopyError::Read(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    async fn copy_until_close(mut self, out: Out) -> Result<u64, CopyError> {
+        let mut total: u64 = 0;
+        loop {
+            if !self.buffer.is_empty() {
+                total += self.buffer.len() as u64;
+                if total > self.limit {
+                    return Err(CopyError::TooLarge);
+                }
+                match out {
+                    Out::Chunked => encode_chunk(self.pending, self.buffer),
+                    Out::Plain => self.pending.extend_from_slice(self.buffer),
+                }
+                self.buffer.clear();
+            }
+            self.flush_pending().await?;
+            if !self.fill().await? {
+                if out == Out::Chunked {
+                    self.pending.extend_from_slice(LAST_CHUNK);
+                }
+                self.flush_pending().await?;
+                return Ok(total);
+            }
+        }
     }
 }
 
-/// One access log line, written when the response body is finished; also feeds the metrics.
+/// One access log line, written when the request is done; also feeds the metrics.
 pub(crate) struct AccessRecord {
-    pub(crate) conn: Arc<ConnInfo>,
     pub(crate) started: Instant,
-    pub(crate) method: Method,
+    pub(crate) method: String,
     /// The path as logged (`None` when access logging is off).
     pub(crate) path: Option<String>,
     pub(crate) status: u16,
     pub(crate) client_ip: IpAddr,
     pub(crate) auth: Option<Arc<Authorized>>,
-    pub(crate) request_body: Option<Arc<BodyProgress>>,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
 }
 
 impl AccessRecord {
-    fn finish(&self, bytes_out: u64) {
-        let bytes_in = self.request_body.as_ref().map_or(0, |progress| progress.bytes.load(Ordering::Relaxed));
-        let metrics = &self.conn.metrics;
+    /// Counts the request and writes its access line (when that log target is enabled).
+    pub(crate) fn finish(&self, metrics: &GatewayMetrics) {
         metrics.http_request(self.status);
-        if bytes_in > 0 {
-            metrics.http_bytes_in.add(bytes_in);
+        if self.bytes_in > 0 {
+            metrics.http_bytes_in.add(self.bytes_in);
         }
-        metrics.http_bytes_out.add(bytes_out);
+        metrics.http_bytes_out.add(self.bytes_out);
         let Some(path) = &self.path else { return };
         let auth = self.auth.as_deref();
         let (team, challenge) = auth.and_then(|auth| auth.labels).unzip();
@@ -116,8 +214,8 @@ impl AccessRecord {
             method = %self.method,
             path = %path,
             status = self.status,
-            bytes_in,
-            bytes_out,
+            bytes_in = self.bytes_in,
+            bytes_out = self.bytes_out,
             team,
             challenge,
             ns = auth.map(|auth| auth.claims.route.as_str()),
@@ -128,78 +226,76 @@ impl AccessRecord {
     }
 }
 
-enum Source {
-    Full(Option<Bytes>),
-    Upstream(Incoming),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A response body: the gateway's own or the upstream's, with the access log attached.
-pub(crate) struct ResponseBody {
-    source: Source,
-    sent: u64,
-    record: Option<Box<AccessRecord>>,
-}
-
-impl ResponseBody {
-    /// A body the gateway wrote itself.
-    pub(crate) fn full(bytes: Bytes) -> Self {
-        Self { source: Source::Full((!bytes.is_empty()).then_some(bytes)), sent: 0, record: None }
-    }
-
-    /// The upstream's body.
-    pub(crate) fn upstream(body: Incoming) -> Self {
-        Self { source: Source::Upstream(body), sent: 0, record: None }
-    }
-
-    /// Attaches the access log line.
-    pub(crate) fn with_record(mut self, record: AccessRecord) -> Self {
-        self.record = Some(Box::new(record));
-        self
-    }
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let polled = match &mut this.source {
-            Source::Full(bytes) => Poll::Ready(bytes.take().map(|bytes| Ok(Frame::data(bytes)))),
-            Source::Upstream(body) => match ready!(Pin::new(body).poll_frame(cx)) {
-                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
-                Some(Err(error)) => Poll::Ready(Some(Err(Box::new(error) as BoxError))),
-                None => Poll::Ready(None),
-            },
-        };
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            this.sent = this.sent.saturating_add(data.len() as u64);
+    async fn copy(input: &[u8], framing: Framing, out: Out, limit: u64) -> (Result<u64, CopyError>, Vec<u8>, Vec<u8>) {
+        let mut source: &[u8] = input;
+        let mut buffer = BytesMut::new();
+        let mut sink = Vec::new();
+        let mut pending = BytesMut::from(&b"HEAD|"[..]);
+        let result = BodyCopy {
+            source: &mut source,
+            buffer: &mut buffer,
+            sink: &mut sink,
+            pending: &mut pending,
+            read_size: 7,
+            limit,
         }
-        polled
+        .run(framing, out)
+        .await;
+        let mut rest = buffer.to_vec();
+        rest.extend_from_slice(source);
+        (result, sink, rest)
     }
 
-    fn is_end_stream(&self) -> bool {
-        match &self.source {
-            Source::Full(bytes) => bytes.is_none(),
-            Source::Upstream(body) => body.is_end_stream(),
-        }
+    #[tokio::test]
+    async fn lengths_copy_exactly_and_leave_the_rest() {
+        let (result, sink, rest) = copy(b"hello worldNEXT", Framing::Length(11), Out::Plain, 100).await;
+        assert_eq!(result.unwrap(), 11);
+        assert_eq!(sink, b"HEAD|hello world");
+        assert_eq!(rest, b"NEXT");
+        let (result, sink, _) = copy(b"", Framing::None, Out::Plain, 100).await;
+        assert_eq!(result.unwrap(), 0);
+        assert_eq!(sink, b"HEAD|");
+        let (short, _, _) = copy(b"abc", Framing::Length(5), Out::Plain, 100).await;
+        assert!(matches!(short, Err(CopyError::Read(_))));
+        let (over, sink, _) = copy(b"abcdef", Framing::Length(6), Out::Plain, 5).await;
+        assert!(matches!(over, Err(CopyError::TooLarge)));
+        assert!(sink.is_empty(), "nothing is sent for a declared length over the limit");
     }
 
-    fn size_hint(&self) -> SizeHint {
-        match &self.source {
-            Source::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
-            Source::Full(None) => SizeHint::with_exact(0),
-            Source::Upstream(body) => body.size_hint(),
-        }
+    #[tokio::test]
+    async fn chunked_bodies_are_rechunked_or_unwrapped() {
+        let body = b"3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: 1\r\n\r\nNEXT";
+        let (result, sink, rest) = copy(body, Framing::Chunked, Out::Chunked, 100).await;
+        assert_eq!(result.unwrap(), 5);
+        let rechunked = String::from_utf8(sink[5..].to_vec()).unwrap();
+        assert!(rechunked.ends_with("0\r\n\r\n") && !rechunked.contains("x=y") && !rechunked.contains("Trailer"));
+        assert_eq!(rest, b"NEXT");
+        let (result, sink, _) = copy(body, Framing::Chunked, Out::Plain, 100).await;
+        assert_eq!(result.unwrap(), 5);
+        assert_eq!(sink, b"HEAD|abcde");
+        let (over, _, _) = copy(body, Framing::Chunked, Out::Chunked, 4).await;
+        assert!(matches!(over, Err(CopyError::TooLarge)));
+        let (bad, _, _) = copy(b"3\r\nabcX\r\n", Framing::Chunked, Out::Chunked, 100).await;
+        assert!(matches!(bad, Err(CopyError::Malformed)));
+        let (cut, _, _) = copy(b"3\r\nab", Framing::Chunked, Out::Chunked, 100).await;
+        assert!(matches!(cut, Err(CopyError::Read(_))));
     }
-}
 
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
-            record.finish(self.sent);
-        }
+    #[tokio::test]
+    async fn until_close_bodies_end_with_the_source() {
+        let (result, sink, _) = copy(b"all of it", Framing::UntilClose, Out::Chunked, 100).await;
+        assert_eq!(result.unwrap(), 9);
+        let mut decoder = ChunkedDecoder::default();
+        let mut decoded = Vec::new();
+        decoder.decode(&sink[5..], |data| decoded.extend_from_slice(data)).unwrap();
+        assert!(decoder.is_done());
+        assert_eq!(decoded, b"all of it");
+        let (result, sink, _) = copy(b"all of it", Framing::UntilClose, Out::Plain, 100).await;
+        assert_eq!(result.unwrap(), 9);
+        assert_eq!(sink, b"HEAD|all of it");
     }
 }

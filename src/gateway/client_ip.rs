@@ -9,7 +9,6 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use http::HeaderMap;
 use ipnet::IpNet;
 
 /// Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address (a single-host network).
@@ -51,15 +50,21 @@ impl TrustedProxies {
         self.nets.iter().any(|net| net.contains(&ip))
     }
 
-    /// The client address of a request that arrived from `peer` with `headers`.
-    pub(crate) fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    /// The client address of a request that arrived from `peer` with these `X-Forwarded-For`
+    /// and `X-Real-IP` values.
+    pub(crate) fn client_ip<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl Iterator<Item = &'a [u8]>,
+        real_ip: Option<&[u8]>,
+    ) -> IpAddr {
         let peer = canonical(peer);
         if self.nets.is_empty() || !self.contains(peer) {
             return peer;
         }
         let mut hops: Vec<&str> = Vec::new();
-        for value in headers.get_all("x-forwarded-for") {
-            let Ok(text) = value.to_str() else { return peer };
+        for value in forwarded_for {
+            let Ok(text) = std::str::from_utf8(value) else { return peer };
             hops.extend(text.split(',').map(str::trim).filter(|hop| !hop.is_empty()));
         }
         if !hops.is_empty() {
@@ -73,20 +78,15 @@ impl TrustedProxies {
             }
             return client;
         }
-        headers
-            .get("x-real-ip")
-            .and_then(|value| value.to_str().ok())
+        real_ip
+            .and_then(|value| std::str::from_utf8(value).ok())
             .and_then(|text| parse_hop(text.trim()))
             .unwrap_or(peer)
     }
 
-    /// True when a trusted proxy in front of us says the client used HTTPS.
-    pub(crate) fn forwarded_https(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
-        self.contains(peer)
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    /// True when a trusted proxy in front of us says (`X-Forwarded-Proto`) the client used HTTPS.
+    pub(crate) fn forwarded_https(&self, peer: IpAddr, proto: Option<&[u8]>) -> bool {
+        self.contains(peer) && proto.is_some_and(|proto| proto.trim_ascii().eq_ignore_ascii_case(b"https"))
     }
 }
 
@@ -106,12 +106,30 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(http::HeaderName::from_str(name).unwrap(), value.parse().unwrap());
+    type Headers = Vec<(&'static str, &'static str)>;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> Headers {
+        pairs.to_vec()
+    }
+
+    /// `client_ip` over test headers.
+    trait Lookup {
+        fn client_ip(&self, peer: IpAddr, headers: &Headers) -> IpAddr;
+        fn https(&self, peer: IpAddr, headers: &Headers) -> bool;
+    }
+
+    impl Lookup for TrustedProxies {
+        fn client_ip(&self, peer: IpAddr, headers: &Headers) -> IpAddr {
+            let values = |name: &'static str| {
+                headers.iter().filter(move |(key, _)| *key == name).map(|(_, value)| value.as_bytes())
+            };
+            TrustedProxies::client_ip(self, peer, values("x-forwarded-for"), values("x-real-ip").next())
         }
-        map
+
+        fn https(&self, peer: IpAddr, headers: &Headers) -> bool {
+            let proto = headers.iter().find(|(key, _)| *key == "x-forwarded-proto").map(|(_, value)| value.as_bytes());
+            self.forwarded_https(peer, proto)
+        }
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -122,29 +140,32 @@ mod tests {
     fn untrusted_peer_headers_are_ignored() {
         let trusted = TrustedProxies::new(&["10.0.0.0/8".into()]);
         let spoofed = headers(&[("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "5.6.7.8")]);
-        assert_eq!(trusted.client_ip(ip("203.0.113.9"), &spoofed), ip("203.0.113.9"));
-        assert_eq!(TrustedProxies::default().client_ip(ip("10.1.1.1"), &spoofed), ip("10.1.1.1"));
+        assert_eq!(Lookup::client_ip(&trusted, ip("203.0.113.9"), &spoofed), ip("203.0.113.9"));
+        assert_eq!(Lookup::client_ip(&TrustedProxies::default(), ip("10.1.1.1"), &spoofed), ip("10.1.1.1"));
     }
 
     #[test]
     fn forwarded_for_is_walked_from_the_right() {
         let trusted = TrustedProxies::new(&["10.0.0.0/8".into(), "192.0.2.7".into()]);
         let chain = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.4"), ("x-forwarded-for", "192.0.2.7")]);
-        assert_eq!(trusted.client_ip(ip("10.0.0.2"), &chain), ip("198.51.100.4"));
+        assert_eq!(Lookup::client_ip(&trusted, ip("10.0.0.2"), &chain), ip("198.51.100.4"));
         let all_trusted = headers(&[("x-forwarded-for", "10.9.9.9, 192.0.2.7")]);
-        assert_eq!(trusted.client_ip(ip("10.0.0.2"), &all_trusted), ip("10.9.9.9"));
+        assert_eq!(Lookup::client_ip(&trusted, ip("10.0.0.2"), &all_trusted), ip("10.9.9.9"));
         let garbage = headers(&[("x-forwarded-for", "nonsense, 10.3.3.3")]);
-        assert_eq!(trusted.client_ip(ip("10.0.0.2"), &garbage), ip("10.3.3.3"));
+        assert_eq!(Lookup::client_ip(&trusted, ip("10.0.0.2"), &garbage), ip("10.3.3.3"));
         let ported = headers(&[("x-forwarded-for", "[2001:db8::1]:443")]);
-        assert_eq!(trusted.client_ip(ip("10.0.0.2"), &ported), ip("2001:db8::1"));
+        assert_eq!(Lookup::client_ip(&trusted, ip("10.0.0.2"), &ported), ip("2001:db8::1"));
     }
 
     #[test]
     fn real_ip_is_used_without_forwarded_for() {
         let trusted = TrustedProxies::new(&["127.0.0.1".into()]);
-        assert_eq!(trusted.client_ip(ip("127.0.0.1"), &headers(&[("x-real-ip", "198.51.100.1")])), ip("198.51.100.1"));
-        assert_eq!(trusted.client_ip(ip("127.0.0.1"), &headers(&[("x-real-ip", "bad")])), ip("127.0.0.1"));
-        assert_eq!(trusted.client_ip(ip("::ffff:127.0.0.1"), &headers(&[])), ip("127.0.0.1"));
+        assert_eq!(
+            Lookup::client_ip(&trusted, ip("127.0.0.1"), &headers(&[("x-real-ip", "198.51.100.1")])),
+            ip("198.51.100.1")
+        );
+        assert_eq!(Lookup::client_ip(&trusted, ip("127.0.0.1"), &headers(&[("x-real-ip", "bad")])), ip("127.0.0.1"));
+        assert_eq!(Lookup::client_ip(&trusted, ip("::ffff:127.0.0.1"), &headers(&[])), ip("127.0.0.1"));
     }
 
     #[test]
@@ -158,7 +179,7 @@ mod tests {
         assert!(trusted.contains(ip("10.200.0.1")));
         assert!(trusted.contains(ip("::ffff:10.0.0.1")));
         assert!(!trusted.contains(ip("11.0.0.1")));
-        assert!(trusted.forwarded_https(ip("10.0.0.1"), &headers(&[("x-forwarded-proto", "HTTPS")])));
-        assert!(!trusted.forwarded_https(ip("11.0.0.1"), &headers(&[("x-forwarded-proto", "https")])));
+        assert!(trusted.https(ip("10.0.0.1"), &headers(&[("x-forwarded-proto", "HTTPS")])));
+        assert!(!trusted.https(ip("11.0.0.1"), &headers(&[("x-forwarded-proto", "https")])));
     }
 }

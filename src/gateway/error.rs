@@ -5,8 +5,7 @@
 //! is a 502, an upstream too slow to answer a 504, and the client's own body overflowing the
 //! limit a 413 (even when it was discovered while streaming to the upstream).
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::StatusCode;
 
 use crate::domain::gateway_token::TokenError;
 
@@ -34,9 +33,12 @@ pub enum Error {
     /// The upstream did not answer in time.
     #[error("challenge did not respond in time")]
     UpstreamTimeout,
-    /// The request cannot be proxied (e.g. an unusable URI).
+    /// The request cannot be proxied (e.g. an unusable URI, malformed framing).
     #[error("bad request")]
     BadRequest,
+    /// The request head is over the size or header count limit.
+    #[error("request header fields too large")]
+    HeadTooLarge,
 }
 
 impl Error {
@@ -49,6 +51,7 @@ impl Error {
             Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -57,19 +60,12 @@ impl Error {
         matches!(self, Self::MissingToken | Self::InvalidToken(_) | Self::InstanceStopped)
     }
 
-    /// The plain-text response.
-    pub(crate) fn to_response(&self) -> Response<Bytes> {
-        plain_response(self.status_code(), &self.to_string())
+    /// The plain-text body: one line.
+    pub(crate) fn body(&self) -> String {
+        format!("{self}\n")
     }
 }
 
-/// A `text/plain` response of one line.
-pub(crate) fn plain_response(status: StatusCode, text: &str) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from(format!("{text}\n")));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
+/// The headers of the gateway's own plain-text answers (each line ends with CRLF).
+pub(crate) const PLAIN_HEADERS: &str =
+    "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n";

@@ -25,7 +25,7 @@
 //! tracing target `fctf::gateway::access`.
 
 mod auth;
-pub(crate) mod body;
+mod body;
 mod client_ip;
 mod config;
 mod error;
@@ -39,8 +39,9 @@ mod route;
 mod session;
 mod tcp;
 mod tls;
-pub(crate) mod upstream;
+mod upstream;
 mod verified;
+mod wire;
 
 #[cfg(test)]
 mod tests;

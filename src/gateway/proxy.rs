@@ -1,361 +1,418 @@
 //! Forwarding an authenticated request to its instance, and WebSocket (any HTTP/1.1 upgrade)
 //! pass-through.
 //!
-//! Towards the upstream: absolute `http://<authority><path?query>` URI, `Host` set to the
-//! upstream authority (as the original did), hop-by-hop headers removed (including those the
-//! `Connection` header names), the gateway cookie removed from `Cookie`, and the socket peer
-//! appended to `X-Forwarded-For`. Appending (never replacing) keeps what the client sent, as the
-//! original proxy did: challenges that are *meant* to trust a spoofable header keep working.
+//! Towards the upstream: origin-form target (an absolute-form target is reduced to its path),
+//! `HTTP/1.1`, `Host` set to the upstream authority (as the original did), hop-by-hop headers
+//! removed (including those the `Connection` header names, and `Expect`: the gateway answers
+//! `100 Continue` itself before it reads the body), the gateway cookie removed from `Cookie`,
+//! the socket peer appended to `X-Forwarded-For` and `X-Forwarded-Proto` added when absent.
+//! Appending (never replacing) keeps what the client sent, as the original proxy did:
+//! challenges that are *meant* to trust a spoofable header keep working. Every other header is
+//! passed byte for byte, in order. The body keeps its length, or is re-chunked.
 //! Towards the client: hop-by-hop headers removed, any upstream `Set-Cookie` for the gateway
 //! cookie dropped (a challenge cannot overwrite or delete it), and HTML marked no-store without
-//! `ETag`/`Last-Modified`.
+//! `ETag`/`Last-Modified`. A body delimited by the upstream closing is re-chunked for HTTP/1.1
+//! clients; interim `1xx` answers other than `101` are skipped.
+//!
+//! Failures before the response head reaches the client are answered by the gateway: 502 when
+//! the upstream cannot be reached or drops the request, 504 when it does not answer within
+//! `upstream_response_timeout_secs`, 413 when a streamed body passes the limit, 400 for a
+//! malformed chunked body. After that the client connection is closed mid-response (the only
+//! honest signal left).
 
-use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http::header::{self, Entry, HeaderName};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use bytes::BytesMut;
 
 use crate::gateway::auth;
-use crate::gateway::body::{AccessRecord, BodyProgress, LimitedBody, ResponseBody};
+use crate::gateway::body::{AccessRecord, BodyCopy, CopyError, Out};
 use crate::gateway::error::Error;
-use crate::gateway::http::ConnInfo;
-use crate::gateway::request::insert_no_store;
+use crate::gateway::http::{Conn, Next};
+use crate::gateway::request::NO_STORE;
+use crate::gateway::session::{self, Counted, GaugeGuard};
+use crate::gateway::upstream::{READ_SIZE, UpstreamConn};
 use crate::gateway::verified::Authorized;
-use crate::gateway::{Shared, session};
+use crate::gateway::wire::{Framing, HeadError, Kind, RequestHead, ResponseHead};
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const HOP_BY_HOP_COUNT: usize = 9;
-const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("proxy-connection"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+/// Why the response head did not arrive.
+enum HeadFailure {
+    /// Nothing at all came back (a reused connection the upstream had closed: retry).
+    Nothing,
+    Failed,
+    TimedOut,
+}
 
-/// Proxies `request` to the instance of `claims`.
+/// Proxies the request to the instance of `authorized`. `Err` when nothing was sent to the
+/// client yet (the caller answers); `Ok` with what happens to the connection otherwise.
 pub(crate) async fn forward(
-    shared: &Arc<Shared>,
-    conn: &ConnInfo,
-    mut request: Request<Incoming>,
+    conn: &mut Conn,
+    head: &RequestHead,
+    target: &str,
     authorized: &Authorized,
     other_cookies: bool,
     record: &mut AccessRecord,
-) -> Result<Response<ResponseBody>, Error> {
-    let claims = &authorized.claims;
+) -> Result<Next, Error> {
+    let shared = conn.shared.clone();
     let authority = authorized.authority.as_ref().ok_or(Error::UpstreamUnreachable)?;
-    let upgrade = upgrade_protocol(request.headers());
-    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
-    let (mut parts, body) = request.into_parts();
-
-    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() || parts.uri.path_and_query().is_none() {
-        let path_and_query = parts.uri.path_and_query().map_or("/", |value| value.as_str());
-        parts.uri = Uri::builder().path_and_query(path_and_query).build().map_err(|_| Error::BadRequest)?;
+    let host = authorized.host.as_ref().ok_or(Error::BadRequest)?;
+    let upgrade = head.upgrade();
+    let mut request_head = BytesMut::with_capacity(head_capacity(head));
+    write_request_head(&mut request_head, head, target, host.as_bytes(), other_cookies, conn, upgrade);
+    let has_body = head.fields.framing != Framing::None;
+    if has_body && head.expect_continue && conn.buf.is_empty() {
+        conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| Error::BadRequest)?;
     }
-    parts.version = Version::HTTP_11;
-    let headers = &mut parts.headers;
-    remove_hop_by_hop(headers);
-    if let Some(protocol) = &upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, protocol.clone());
-    }
-    if other_cookies {
-        strip_gateway_cookie(headers);
-    } else {
-        // The request authenticated with a gateway cookie and carries no other cookie.
-        headers.remove(header::COOKIE);
-    }
-    let host = authorized.host.clone().ok_or(Error::BadRequest)?;
-    headers.insert(header::HOST, host);
-    append_forwarded_for(headers, conn);
-
-    let progress = Arc::new(BodyProgress::default());
-    record.request_body = Some(progress.clone());
-    let upstream_request =
-        http::Request::from_parts(parts, LimitedBody::new(body, shared.cfg.http_max_body_bytes, progress.clone()));
     let wait = Duration::from_secs(shared.cfg.upstream_response_timeout_secs);
-    let sending = conn.upstreams.send(&shared.pool, authority, upstream_request, upgrade.is_some());
-    let mut response = match tokio::time::timeout(wait, sending).await {
-        Err(_elapsed) => return Err(Error::UpstreamTimeout),
-        Ok(Err(error)) => {
-            if progress.exceeded.load(Ordering::Relaxed) {
-                return Err(Error::BodyTooLarge);
+    let mut retried = false;
+    let (mut upstream, response) = loop {
+        let kept = if upgrade.is_some() { None } else { conn.kept.checkout(&shared.pool, authority) };
+        let mut upstream = match kept {
+            Some(upstream) => upstream,
+            None => shared.pool.connect(authority).await.map_err(|error| {
+                tracing::debug!(upstream = %authority, %error, "upstream connect failed");
+                Error::UpstreamUnreachable
+            })?,
+        };
+        let retry_allowed = upstream.reused && !has_body && !retried;
+        if has_body {
+            let mut pending = request_head.clone();
+            let copied = BodyCopy {
+                source: &mut conn.client,
+                buffer: &mut conn.buf,
+                sink: &mut upstream.stream,
+                pending: &mut pending,
+                read_size: READ_SIZE,
+                limit: shared.cfg.http_max_body_bytes,
             }
-            tracing::debug!(upstream = %authority, %error, "upstream request failed");
+            .run(head.fields.framing, out_for(head.fields.framing))
+            .await;
+            match copied {
+                Ok(bytes) => record.bytes_in = bytes,
+                Err(CopyError::TooLarge) => return Err(Error::BodyTooLarge),
+                Err(CopyError::Malformed) => return Err(Error::BadRequest),
+                Err(CopyError::Read(_)) => return Ok(Next::Close),
+                Err(CopyError::Write(error)) => {
+                    tracing::debug!(upstream = %authority, %error, "upstream dropped the request body");
+                    // Count what was read, so the caller knows the body cannot be skipped.
+                    record.bytes_in = record.bytes_in.max(1);
+                    return Err(Error::UpstreamUnreachable);
+                }
+            }
+        } else if let Err(error) = tokio::io::AsyncWriteExt::write_all(&mut upstream.stream, &request_head).await {
+            if retry_allowed {
+                retried = true;
+                continue;
+            }
+            tracing::debug!(upstream = %authority, %error, "upstream write failed");
             return Err(Error::UpstreamUnreachable);
         }
-        Ok(Ok(response)) => response,
+        match read_response_head(&mut upstream, head.is_head(), wait).await {
+            Ok(response) => break (upstream, response),
+            Err(HeadFailure::Nothing) if retry_allowed => retried = true,
+            Err(HeadFailure::TimedOut) => return Err(Error::UpstreamTimeout),
+            Err(HeadFailure::Nothing | HeadFailure::Failed) => return Err(Error::UpstreamUnreachable),
+        }
     };
-    if progress.exceeded.load(Ordering::Relaxed) {
-        return Err(Error::BodyTooLarge);
-    }
 
-    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    match (switching, client_upgrade) {
-        (true, Some(client_upgrade)) => {
-            let upstream_upgrade = hyper::upgrade::on(&mut response);
-            conn.upgraded.store(true, std::sync::atomic::Ordering::Relaxed);
-            let pipe_shared = shared.clone();
-            let exp = claims.exp;
-            let instance_id = claims.instance_id;
-            shared.tracker.spawn(async move {
-                session::pipe_upgrade(pipe_shared, client_upgrade, upstream_upgrade, exp, instance_id).await;
-            });
-            let upgrade_header = response.headers().get(header::UPGRADE).cloned();
-            remove_hop_by_hop(response.headers_mut());
-            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            if let Some(value) = upgrade_header {
-                response.headers_mut().insert(header::UPGRADE, value);
+    record.status = response.status;
+    if response.status == 101 {
+        let Some(protocol) = upgrade else { return Err(Error::UpstreamUnreachable) };
+        let mut out = BytesMut::with_capacity(512);
+        write_response_head(&mut out, &response, ResponseOut::Upgrade(protocol));
+        return Ok(relay_upgrade(conn, upstream, out, authorized).await);
+    }
+    let client_close = head.fields.close || shared.shutdown.is_cancelled();
+    let (out_framing, close_after) = match response.fields.framing {
+        Framing::None | Framing::Length(_) => (Out::Plain, client_close),
+        Framing::Chunked | Framing::UntilClose if head.minor >= 1 => (Out::Chunked, client_close),
+        Framing::Chunked | Framing::UntilClose => (Out::Plain, true),
+    };
+    let mut out = BytesMut::with_capacity(response_capacity(&response));
+    let connection = if close_after {
+        ConnectionOut::Close
+    } else if head.minor == 0 {
+        ConnectionOut::KeepAlive
+    } else {
+        ConnectionOut::Default
+    };
+    write_response_head(&mut out, &response, ResponseOut::Normal { chunked: out_framing == Out::Chunked, connection });
+    let copied = BodyCopy {
+        source: &mut upstream.stream,
+        buffer: &mut upstream.buf,
+        sink: &mut conn.client,
+        pending: &mut out,
+        read_size: READ_SIZE,
+        limit: u64::MAX,
+    }
+    .run(response.fields.framing, out_framing)
+    .await;
+    let flushed = tokio::io::AsyncWriteExt::flush(&mut conn.client).await;
+    match copied {
+        Ok(bytes) => record.bytes_out = bytes,
+        Err(error) => {
+            tracing::debug!(upstream = %authority, %error, "response body not relayed whole");
+            return Ok(Next::Close);
+        }
+    }
+    if flushed.is_err() {
+        return Ok(Next::Close);
+    }
+    let reusable = upgrade.is_none()
+        && !response.fields.close
+        && response.minor >= 1
+        && response.fields.framing != Framing::UntilClose
+        && upstream.buf.is_empty();
+    if reusable {
+        conn.kept.checkin(&shared.pool, authority, upstream);
+    }
+    Ok(if close_after { Next::Close } else { Next::KeepAlive })
+}
+
+/// How a request body goes out: with its length, or re-chunked.
+fn out_for(framing: Framing) -> Out {
+    if framing == Framing::Chunked { Out::Chunked } else { Out::Plain }
+}
+
+fn head_capacity(head: &RequestHead) -> usize {
+    head.fields.headers().len() * 48 + 256
+}
+
+fn response_capacity(response: &ResponseHead) -> usize {
+    // Room for the head and a small body, which then leave in one write.
+    response.fields.headers().len() * 48 + 256 + 4096
+}
+
+/// Reads the final response head (interim `1xx` heads other than `101` are skipped).
+async fn read_response_head(
+    upstream: &mut UpstreamConn,
+    request_head: bool,
+    wait: Duration,
+) -> Result<ResponseHead, HeadFailure> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut received_any = false;
+    loop {
+        if !upstream.buf.is_empty() {
+            match ResponseHead::parse(&mut upstream.buf, request_head) {
+                Ok(Some(response)) if (100..200).contains(&response.status) && response.status != 101 => continue,
+                Ok(Some(response)) => return Ok(response),
+                Ok(None) => {}
+                Err(HeadError::Invalid | HeadError::TooLarge) => return Err(HeadFailure::Failed),
             }
         }
-        (true, None) => return Err(Error::UpstreamUnreachable),
-        (false, _) => remove_hop_by_hop(response.headers_mut()),
-    }
-    filter_response_headers(response.headers_mut());
-    Ok(response.map(ResponseBody::upstream))
-}
-
-/// The `Upgrade` value when the request asks for a protocol upgrade.
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let wants = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    if wants { headers.get(header::UPGRADE).cloned() } else { None }
-}
-
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the (few) names present, then removals of only those found: hashing every
-    // hop-by-hop name on every request and response costs more than the rest of this module.
-    let mut present = [false; HOP_BY_HOP_COUNT];
-    let mut any = false;
-    for name in headers.keys() {
-        if let Some(index) = hop_by_hop_index(name) {
-            present[index] = true;
-            any = true;
+        upstream.buf.reserve(READ_SIZE);
+        let reading = tokio::io::AsyncReadExt::read_buf(&mut upstream.stream, &mut upstream.buf);
+        match tokio::time::timeout_at(deadline, reading).await {
+            Err(_elapsed) => return Err(HeadFailure::TimedOut),
+            Ok(Ok(0)) | Ok(Err(_)) if !received_any => return Err(HeadFailure::Nothing),
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadFailure::Failed),
+            Ok(Ok(_)) => received_any = true,
         }
     }
-    if !any {
-        return;
+}
+
+/// Appends `name: value\r\n`.
+fn header_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The head the upstream gets (see the module docs).
+fn write_request_head(
+    out: &mut BytesMut,
+    head: &RequestHead,
+    target: &str,
+    host: &[u8],
+    other_cookies: bool,
+    conn: &Conn,
+    upgrade: Option<&[u8]>,
+) {
+    let fields = &head.fields;
+    out.extend_from_slice(head.method());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    header_line(out, b"Host", host);
+    let named = if fields.connection_names { fields.connection_named() } else { Vec::new() };
+    let rewrite_cookies = other_cookies && cookies_carry_gateway(head);
+    let mut forwarded_for: Vec<&[u8]> = Vec::new();
+    let mut forwarded_proto = false;
+    for header in fields.headers() {
+        match header.kind {
+            Kind::Host
+            | Kind::Connection
+            | Kind::HopByHop
+            | Kind::TransferEncoding
+            | Kind::Upgrade
+            | Kind::ContentLength
+            | Kind::Expect => continue,
+            Kind::Cookie if !other_cookies || rewrite_cookies => continue,
+            Kind::XForwardedFor => {
+                forwarded_for.push(fields.value(header));
+                continue;
+            }
+            Kind::XForwardedProto => forwarded_proto = true,
+            _ => {}
+        }
+        if !named.is_empty() && fields.is_named_by(header, &named) {
+            continue;
+        }
+        out.extend_from_slice(fields.line(header));
+        out.extend_from_slice(b"\r\n");
     }
-    // HOP_BY_HOP[0] is `Connection`: the headers it names go too.
-    if present[0] {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim_ascii)
-            // The usual options name no header (or one removed below anyway).
-            .filter(|token| {
-                !token.is_empty()
-                    && !token.eq_ignore_ascii_case("keep-alive")
-                    && !token.eq_ignore_ascii_case("close")
-                    && !token.eq_ignore_ascii_case("upgrade")
-            })
-            .filter_map(|token| HeaderName::from_str(token).ok())
+    if rewrite_cookies {
+        let kept: Vec<String> = fields
+            .values(Kind::Cookie)
+            .filter_map(|value| std::str::from_utf8(value).ok())
+            .filter_map(auth::strip_gateway_cookie)
             .collect();
-        for name in named {
-            headers.remove(name);
+        if !kept.is_empty() {
+            header_line(out, b"Cookie", kept.join("; ").as_bytes());
         }
     }
-    for (name, found) in HOP_BY_HOP.iter().zip(present) {
-        if found {
-            headers.remove(name);
-        }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    for prior in forwarded_for {
+        out.extend_from_slice(prior);
+        out.extend_from_slice(b", ");
     }
+    out.extend_from_slice(conn.peer_text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !forwarded_proto {
+        out.extend_from_slice(if conn.tls {
+            &b"X-Forwarded-Proto: https\r\n"[..]
+        } else {
+            b"X-Forwarded-Proto: http\r\n"
+        });
+    }
+    match fields.framing {
+        Framing::Length(length) => header_line(out, b"Content-Length", itoa::Buffer::new().format(length).as_bytes()),
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::None | Framing::UntilClose => {}
+    }
+    if let Some(protocol) = upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+        header_line(out, b"Upgrade", protocol);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
-/// The position of `name` in `HOP_BY_HOP` (a match on the lower-case name compiles to a
-/// length switch and one comparison, cheaper than comparing with each entry).
-fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
-    Some(match name.as_str() {
-        "connection" => 0,
-        "keep-alive" => 1,
-        "proxy-authenticate" => 2,
-        "proxy-authorization" => 3,
-        "proxy-connection" => 4,
-        "te" => 5,
-        "trailer" => 6,
-        "transfer-encoding" => 7,
-        "upgrade" => 8,
-        _ => return None,
+/// True when some `Cookie` header carries the gateway cookie.
+fn cookies_carry_gateway(head: &RequestHead) -> bool {
+    head.fields.values(Kind::Cookie).any(|value| {
+        std::str::from_utf8(value).is_ok_and(|text| auth::cookie_pairs(text).any(|(name, _)| name == auth::COOKIE_NAME))
     })
 }
 
-/// Removes the gateway cookie from the `Cookie` headers, leaving the other cookies byte for
-/// byte where a header did not carry it.
-fn strip_gateway_cookie(headers: &mut HeaderMap) {
-    let mut carries_gateway = false;
-    let mut carries_other = false;
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else {
-            carries_other = true;
+/// The `Connection` header the client gets.
+#[derive(Clone, Copy)]
+enum ConnectionOut {
+    /// None (HTTP/1.1 keeps the connection).
+    Default,
+    /// `keep-alive` (an HTTP/1.0 client that asked for it).
+    KeepAlive,
+    Close,
+}
+
+enum ResponseOut<'a> {
+    Normal {
+        chunked: bool,
+        connection: ConnectionOut,
+    },
+    /// `101`: `Connection: upgrade` and the protocol.
+    Upgrade(&'a [u8]),
+}
+
+/// The head the client gets (see the module docs).
+fn write_response_head(out: &mut BytesMut, response: &ResponseHead, how: ResponseOut<'_>) {
+    let fields = &response.fields;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(response.status).as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(response.reason());
+    out.extend_from_slice(b"\r\n");
+    let html = fields
+        .values(Kind::ContentType)
+        .any(|value| value.windows(9).any(|window| window.eq_ignore_ascii_case(b"text/html")));
+    let named = if fields.connection_names { fields.connection_named() } else { Vec::new() };
+    for header in fields.headers() {
+        match header.kind {
+            Kind::Connection | Kind::HopByHop | Kind::TransferEncoding | Kind::Upgrade => continue,
+            Kind::Caching if html => continue,
+            Kind::SetCookie if auth::sets_gateway_cookie(fields.value(header)) => continue,
+            _ => {}
+        }
+        if !named.is_empty() && fields.is_named_by(header, &named) {
             continue;
-        };
-        for (name, _) in auth::cookie_pairs(text) {
-            if name == auth::COOKIE_NAME {
-                carries_gateway = true;
-            } else {
-                carries_other = true;
-            }
         }
+        out.extend_from_slice(fields.line(header));
+        out.extend_from_slice(b"\r\n");
     }
-    if !carries_gateway {
-        return;
-    }
-    if !carries_other {
-        headers.remove(header::COOKIE);
-        return;
-    }
-    let kept: Vec<String> = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(auth::strip_gateway_cookie)
-        .collect();
-    headers.remove(header::COOKIE);
-    if kept.is_empty() {
-        return;
-    }
-    if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
-        headers.insert(header::COOKIE, value);
-    }
-}
-
-fn append_forwarded_for(headers: &mut HeaderMap, conn: &ConnInfo) {
-    match headers.entry(X_FORWARDED_FOR) {
-        Entry::Occupied(mut occupied) => {
-            let prior: Vec<&str> = occupied.iter().filter_map(|value| value.to_str().ok()).collect();
-            let value = format!("{}, {}", prior.join(", "), conn.peer);
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                occupied.insert(value);
-            }
-        }
-        Entry::Vacant(vacant) => {
-            if let Some(peer) = &conn.peer_header {
-                vacant.insert(peer.clone());
-            }
-        }
-    }
-    let proto = if conn.tls { "https" } else { "http" };
-    headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(proto));
-}
-
-fn filter_response_headers(headers: &mut HeaderMap) {
-    if headers.contains_key(header::SET_COOKIE)
-        && headers.get_all(header::SET_COOKIE).iter().any(|value| auth::sets_gateway_cookie(value.as_bytes()))
-    {
-        let kept: Vec<HeaderValue> = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter(|value| !auth::sets_gateway_cookie(value.as_bytes()))
-            .cloned()
-            .collect();
-        headers.remove(header::SET_COOKIE);
-        for value in kept {
-            headers.append(header::SET_COOKIE, value);
-        }
-    }
-    let html = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().windows(9).any(|window| window.eq_ignore_ascii_case(b"text/html")));
     if html {
-        insert_no_store(headers);
-        headers.remove(header::ETAG);
-        headers.remove(header::LAST_MODIFIED);
+        out.extend_from_slice(NO_STORE.as_bytes());
     }
+    match how {
+        ResponseOut::Normal { chunked, connection } => {
+            if chunked {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            }
+            match connection {
+                ConnectionOut::Default => {}
+                ConnectionOut::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+                ConnectionOut::Close => out.extend_from_slice(b"Connection: close\r\n"),
+            }
+        }
+        ResponseOut::Upgrade(protocol) => {
+            out.extend_from_slice(b"Connection: upgrade\r\n");
+            let upgrade = fields.first(Kind::Upgrade).unwrap_or(protocol);
+            header_line(out, b"Upgrade", upgrade);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_and_connection_named_headers_go() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
-        headers.insert("x-secret", HeaderValue::from_static("1"));
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        remove_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert!(headers.contains_key(header::ACCEPT));
+/// Relays an upgraded connection (WebSocket) until either side closes or it is cut; the
+/// client connection ends with it.
+async fn relay_upgrade(
+    conn: &mut Conn,
+    mut upstream: UpstreamConn,
+    mut out: BytesMut,
+    authorized: &Authorized,
+) -> Next {
+    use tokio::io::AsyncWriteExt as _;
+    let shared = conn.shared.clone();
+    // What each side sent beyond the heads goes first.
+    out.extend_from_slice(&upstream.buf);
+    upstream.buf.clear();
+    if conn.write_all(&out).await.is_err() {
+        return Next::Close;
     }
-
-    #[test]
-    fn gateway_cookie_is_stripped_and_other_cookies_kept() {
-        let mut only = HeaderMap::new();
-        only.append(header::COOKIE, HeaderValue::from_static("FCTF_Auth_Token=abc"));
-        strip_gateway_cookie(&mut only);
-        assert!(!only.contains_key(header::COOKIE));
-
-        let mut untouched = HeaderMap::new();
-        untouched.append(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
-        strip_gateway_cookie(&mut untouched);
-        assert_eq!(untouched.get(header::COOKIE).unwrap(), "a=1;b=2", "left byte for byte");
-
-        let mut mixed = HeaderMap::new();
-        mixed.append(header::COOKIE, HeaderValue::from_static("a=1; FCTF_Auth_Token=abc"));
-        mixed.append(header::COOKIE, HeaderValue::from_static("b=2"));
-        strip_gateway_cookie(&mut mixed);
-        let values: Vec<_> = mixed.get_all(header::COOKIE).iter().collect();
-        assert_eq!(values, vec!["a=1; b=2"]);
-    }
-
-    #[test]
-    fn connection_options_that_name_no_header_are_skipped() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
-        remove_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1);
-        let mut clean = HeaderMap::new();
-        clean.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        remove_hop_by_hop(&mut clean);
-        assert_eq!(clean.len(), 1);
-    }
-
-    #[test]
-    fn hop_by_hop_index_matches_the_list() {
-        for (index, name) in HOP_BY_HOP.iter().enumerate() {
-            assert_eq!(hop_by_hop_index(name), Some(index));
+    if !conn.buf.is_empty() {
+        if upstream.stream.write_all(&conn.buf).await.is_err() {
+            return Next::Close;
         }
-        assert_eq!(hop_by_hop_index(&header::ACCEPT), None);
+        conn.buf.clear();
     }
-
-    #[test]
-    fn upgrade_needs_both_headers() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert!(upgrade_protocol(&headers).is_none());
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
-        assert_eq!(upgrade_protocol(&headers).unwrap(), "websocket");
-    }
-
-    #[test]
-    fn html_is_not_cached_and_gateway_cookie_cannot_be_set_by_upstream() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("Text/HTML; charset=utf-8"));
-        headers.insert(header::ETAG, HeaderValue::from_static("\"x\""));
-        headers.insert(header::LAST_MODIFIED, HeaderValue::from_static("yesterday"));
-        headers.append(header::SET_COOKIE, HeaderValue::from_static("FCTF_Auth_Token=; Max-Age=0"));
-        headers.append(header::SET_COOKIE, HeaderValue::from_static("app=1"));
-        filter_response_headers(&mut headers);
-        assert!(headers.get(header::CACHE_CONTROL).unwrap().to_str().unwrap().contains("no-store"));
-        assert!(!headers.contains_key(header::ETAG) && !headers.contains_key(header::LAST_MODIFIED));
-        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).iter().collect();
-        assert_eq!(cookies, vec!["app=1"]);
-    }
+    let _open = GaugeGuard::new(&shared.metrics.http_upgrades_open);
+    let mut client = Counted::new(&mut conn.client);
+    let claims = &authorized.claims;
+    let reason = tokio::select! {
+        result = tokio::io::copy_bidirectional(&mut client, &mut upstream.stream) => match result {
+            Ok(_) => "closed",
+            Err(_) => "error",
+        },
+        cut = session::watch(&shared, claims.exp, claims.instance_id, None) => cut.as_str(),
+    };
+    shared.metrics.http_bytes_in.add(client.read);
+    shared.metrics.http_bytes_out.add(client.written);
+    tracing::info!(
+        target: "fctf::gateway::access",
+        proto = "http",
+        event = "upgrade_end",
+        reason,
+        bytes_in = client.read,
+        bytes_out = client.written,
+        instance = claims.instance_id.map(crate::domain::InstanceId::get),
+    );
+    Next::Upgraded
 }

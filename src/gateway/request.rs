@@ -1,92 +1,73 @@
-//! One HTTP request: health, limits, token (URL redirect or cookie), then the proxy.
+//! What to do with one HTTP request: limits, then the token (URL redirect or cookie).
 //!
-//! Order for every request except `/healthz` and `/healthcheck` (no auth, no limits): per-IP
-//! bucket (429) → declared body size (413) → token from the URL (redirect) or the cookie (401
-//! when missing or bad) → per-(token, IP) bucket (429) → proxy.
+//! Order for every request except `/healthz` and `/healthcheck` (no auth, no limits; answered
+//! in [`crate::gateway::http`]): per-IP bucket (429) → declared body size (413) → token from
+//! the URL (redirect) or the cookie (401 when missing or bad) → per-(token, IP) bucket (429) →
+//! proxy.
 //!
 //! A token's MAC and JSON are checked once: the gateway remembers verified tokens
 //! ([`crate::gateway::verified`]) and each connection its last one, so later requests (on any
-//! connection) only check expiry and liveness, which they do every time. The access line's
-//! strings are only built when that log target is enabled.
+//! connection) only check expiry and liveness, which they do every time.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use http::StatusCode;
 
 use crate::domain::gateway_token::{TokenClaims, TokenError};
 use crate::gateway::auth::{self, UrlToken};
-use crate::gateway::body::{ACCESS_TARGET, AccessRecord, ResponseBody};
-use crate::gateway::error::{Error, plain_response};
-use crate::gateway::http::ConnInfo;
+use crate::gateway::body::AccessRecord;
+use crate::gateway::error::Error;
+use crate::gateway::http::Conn;
 use crate::gateway::verified::Authorized;
-use crate::gateway::{Shared, proxy};
+use crate::gateway::wire::{Framing, Kind, RequestHead};
 
-/// Answers one request.
-pub(crate) async fn handle(
-    shared: &Arc<Shared>,
-    conn: Arc<ConnInfo>,
-    request: Request<Incoming>,
-) -> Response<ResponseBody> {
-    let path = request.uri().path();
-    if path == "/healthz" || path == "/healthcheck" {
-        return plain_response(StatusCode::OK, "ok").map(ResponseBody::full);
-    }
-    let client_ip = shared.trusted.client_ip(conn.peer, request.headers());
-    let logged_path = tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO).then(|| auth::loggable_path(path));
-    let mut record = AccessRecord {
-        conn: conn.clone(),
-        started: Instant::now(),
-        method: request.method().clone(),
-        path: logged_path,
-        status: 0,
-        client_ip,
-        auth: None,
-        request_body: None,
-    };
-    let response = match decide(shared, &conn, client_ip, request, &mut record).await {
-        Ok(response) => response,
-        Err(error) => {
-            if error.is_auth_failure() {
-                shared.metrics.http_auth_failures.inc();
-            } else if matches!(error, Error::RateLimited) {
-                shared.metrics.http_rate_limited.inc();
-            }
-            error.to_response().map(ResponseBody::full)
-        }
-    };
-    record.status = response.status().as_u16();
-    response.map(|body| body.with_record(record))
+/// The no-store trio (CRLF-terminated header lines).
+pub(crate) const NO_STORE: &str =
+    "Cache-Control: no-store, no-cache, must-revalidate, private, max-age=0\r\nPragma: no-cache\r\nExpires: 0\r\n";
+
+/// The outcome of the checks.
+pub(crate) enum Decision {
+    /// The gateway answers itself (the token-for-cookie redirect).
+    Answer { status: StatusCode, headers: String, body: Vec<u8> },
+    /// Proxy to the token's instance.
+    Proxy {
+        authorized: Arc<Authorized>,
+        /// The `Cookie` headers also carry other cookies (else the proxy drops them whole).
+        other_cookies: bool,
+    },
 }
 
-async fn decide(
-    shared: &Arc<Shared>,
-    conn: &ConnInfo,
+/// Decides one request (`target`: its path and query).
+pub(crate) async fn decide(
+    conn: &mut Conn,
+    head: &RequestHead,
+    target: &str,
     client_ip: IpAddr,
-    request: Request<Incoming>,
     record: &mut AccessRecord,
-) -> Result<Response<ResponseBody>, Error> {
+) -> Result<Decision, Error> {
+    let shared = conn.shared.clone();
     if !shared.limits.allow_http_ip(client_ip).await {
         return Err(Error::RateLimited);
     }
-    if declared_length(request.headers()).is_some_and(|length| length > shared.cfg.http_max_body_bytes) {
+    if let Framing::Length(length) = head.fields.framing
+        && length > shared.cfg.http_max_body_bytes
+    {
         return Err(Error::BodyTooLarge);
     }
-    if request.method() == http::Method::CONNECT {
+    if head.method() == b"CONNECT" {
         return Err(Error::BadRequest);
     }
-    if let Some(url_token) = auth::url_token(request.uri()) {
+    if let Some(url_token) = auth::url_token(target) {
         match shared.authorize(&url_token.token).await {
             Ok(authorized) => {
                 record.auth = Some(authorized.clone());
                 if !shared.limits.allow_http_token(&authorized, client_ip).await {
                     return Err(Error::RateLimited);
                 }
-                let secure = conn.tls || shared.trusted.forwarded_https(conn.peer, request.headers());
-                return redirect(&url_token, &authorized.claims, secure, request.headers());
+                let secure =
+                    conn.tls || shared.trusted.forwarded_https(conn.peer, head.fields.first(Kind::XForwardedProto));
+                return redirect(&url_token, &authorized.claims, secure, head);
             }
             Err(url_error) => {
                 // `fctftoken` is ours for sure; the other forms may be the app's own parameter,
@@ -94,52 +75,45 @@ async fn decide(
                 if url_token.dedicated {
                     return Err(url_error);
                 }
-                return match cookie_auth(shared, conn, request.headers()).await {
-                    Ok(cookie) => proxy_with(shared, conn, client_ip, request, cookie, record).await,
+                return match cookie_auth(conn, head).await {
+                    Ok(cookie) => proxy_with(conn, client_ip, cookie, record).await,
                     Err(Error::MissingToken) => Err(url_error),
                     Err(cookie_error) => Err(cookie_error),
                 };
             }
         }
     }
-    let cookie = cookie_auth(shared, conn, request.headers()).await?;
-    proxy_with(shared, conn, client_ip, request, cookie, record).await
+    let cookie = cookie_auth(conn, head).await?;
+    proxy_with(conn, client_ip, cookie, record).await
 }
 
 async fn proxy_with(
-    shared: &Arc<Shared>,
-    conn: &ConnInfo,
+    conn: &Conn,
     client_ip: IpAddr,
-    request: Request<Incoming>,
     cookie: CookieAuth,
     record: &mut AccessRecord,
-) -> Result<Response<ResponseBody>, Error> {
+) -> Result<Decision, Error> {
     let authorized = cookie.authorized;
     record.auth = Some(authorized.clone());
-    if !shared.limits.allow_http_token(&authorized, client_ip).await {
+    if !conn.shared.limits.allow_http_token(&authorized, client_ip).await {
         return Err(Error::RateLimited);
     }
-    proxy::forward(shared, conn, request, &authorized, cookie.other_cookies, record).await
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    Ok(Decision::Proxy { authorized, other_cookies: cookie.other_cookies })
 }
 
 /// A request authenticated by a gateway cookie.
 struct CookieAuth {
     authorized: Arc<Authorized>,
-    /// The `Cookie` headers also carry other cookies (else the proxy drops them whole).
     other_cookies: bool,
 }
 
 /// The first gateway cookie that authorizes; the first failure when none does.
-async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> Result<CookieAuth, Error> {
+async fn cookie_auth(conn: &mut Conn, head: &RequestHead) -> Result<CookieAuth, Error> {
     let mut first_error = None;
     let mut found = None;
     let mut other_cookies = false;
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else {
+    for value in head.fields.values(Kind::Cookie) {
+        let Ok(text) = std::str::from_utf8(value) else {
             other_cookies = true;
             continue;
         };
@@ -151,7 +125,7 @@ async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> R
             if found.is_some() {
                 continue;
             }
-            match authorize_remembered(shared, conn, token).await {
+            match authorize_remembered(conn, token).await {
                 Ok(authorized) => found = Some(authorized),
                 Err(error) => {
                     first_error.get_or_insert(error);
@@ -167,54 +141,47 @@ async fn cookie_auth(shared: &Shared, conn: &ConnInfo, headers: &HeaderMap) -> R
 
 /// Verifies `token`, reusing the connection's last verification when it is the same token
 /// (expiry and liveness are still checked).
-async fn authorize_remembered(shared: &Shared, conn: &ConnInfo, token: &str) -> Result<Arc<Authorized>, Error> {
-    let remembered = conn.last_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-    if let Some(authorized) = remembered.filter(|authorized| authorized.token == token) {
+async fn authorize_remembered(conn: &mut Conn, token: &str) -> Result<Arc<Authorized>, Error> {
+    if let Some(authorized) = conn.last_auth.as_ref().filter(|authorized| authorized.token == token) {
         let now = chrono::Utc::now().timestamp();
         if now > authorized.claims.exp {
             return Err(Error::InvalidToken(TokenError::Expired { exp: authorized.claims.exp, now }));
         }
-        shared.check_live(&authorized).await?;
-        return Ok(authorized);
+        conn.shared.check_live(authorized).await?;
+        return Ok(authorized.clone());
     }
-    let authorized = shared.authorize(token).await?;
-    *conn.last_auth.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(authorized.clone());
+    let authorized = conn.shared.authorize(token).await?;
+    conn.last_auth = Some(authorized.clone());
     Ok(authorized)
+}
+
+/// True when `value` can go into a header line as is (no control characters).
+fn header_safe(value: &str) -> bool {
+    value.bytes().all(|byte| byte == b'\t' || (byte >= b' ' && byte != 0x7f))
 }
 
 /// The token-for-cookie redirect: 302 to the same place without the token, the gateway cookie
 /// as the first `Set-Cookie`, the request's other cookies expired after it.
-fn redirect(
-    url_token: &UrlToken,
-    claims: &TokenClaims,
-    secure: bool,
-    request_headers: &HeaderMap,
-) -> Result<Response<ResponseBody>, Error> {
-    let location = HeaderValue::from_str(&url_token.location).map_err(|_| Error::BadRequest)?;
+fn redirect(url_token: &UrlToken, claims: &TokenClaims, secure: bool, head: &RequestHead) -> Result<Decision, Error> {
     let max_age = claims.exp - chrono::Utc::now().timestamp();
-    let mut response = Response::new(ResponseBody::full(Bytes::new()));
-    *response.status_mut() = StatusCode::FOUND;
-    let headers = response.headers_mut();
-    headers.insert(header::LOCATION, location);
-    let cookie = HeaderValue::from_str(&auth::gateway_cookie(&url_token.token, max_age, secure))
-        .map_err(|_| Error::BadRequest)?;
-    headers.append(header::SET_COOKIE, cookie);
-    let cookie_headers = request_headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok());
+    let cookie = auth::gateway_cookie(&url_token.token, max_age, secure);
+    if !header_safe(&url_token.location) || !header_safe(&cookie) {
+        return Err(Error::BadRequest);
+    }
+    let mut headers = String::with_capacity(512);
+    headers.push_str("Location: ");
+    headers.push_str(&url_token.location);
+    headers.push_str("\r\nSet-Cookie: ");
+    headers.push_str(&cookie);
+    headers.push_str("\r\n");
+    let cookie_headers = head.fields.values(Kind::Cookie).filter_map(|value| std::str::from_utf8(value).ok());
     for expired in auth::expire_other_cookies(cookie_headers, secure) {
-        if let Ok(value) = HeaderValue::from_str(&expired) {
-            headers.append(header::SET_COOKIE, value);
+        if header_safe(&expired) {
+            headers.push_str("Set-Cookie: ");
+            headers.push_str(&expired);
+            headers.push_str("\r\n");
         }
     }
-    insert_no_store(headers);
-    Ok(response)
-}
-
-/// The no-store trio.
-pub(crate) fn insert_no_store(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache, must-revalidate, private, max-age=0"),
-    );
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    headers.push_str(NO_STORE);
+    Ok(Decision::Answer { status: StatusCode::FOUND, headers, body: Vec::new() })
 }

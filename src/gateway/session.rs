@@ -8,12 +8,9 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -133,42 +130,4 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
-}
-
-/// Relays an upgraded HTTP connection (WebSocket) until either side closes or it is cut.
-pub(crate) async fn pipe_upgrade(
-    shared: Arc<Shared>,
-    client: OnUpgrade,
-    upstream: OnUpgrade,
-    exp: i64,
-    instance_id: Option<InstanceId>,
-) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(pair) => pair,
-        Err(error) => {
-            tracing::debug!(%error, "http upgrade did not complete");
-            return;
-        }
-    };
-    let _open = GaugeGuard::new(&shared.metrics.http_upgrades_open);
-    let mut client = Counted::new(TokioIo::new(client));
-    let mut upstream = TokioIo::new(upstream);
-    let reason = tokio::select! {
-        result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => match result {
-            Ok(_) => "closed",
-            Err(_) => "error",
-        },
-        cut = watch(&shared, exp, instance_id, None) => cut.as_str(),
-    };
-    shared.metrics.http_bytes_in.add(client.read);
-    shared.metrics.http_bytes_out.add(client.written);
-    tracing::info!(
-        target: "fctf::gateway::access",
-        proto = "http",
-        event = "upgrade_end",
-        reason,
-        bytes_in = client.read,
-        bytes_out = client.written,
-        instance = instance_id.map(InstanceId::get),
-    );
 }

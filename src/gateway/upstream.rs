@@ -1,63 +1,45 @@
-//! Upstream HTTP/1.1 connections, driven inside the task of the client connection that uses
-//! them.
+//! Upstream connections: plain TCP sockets carrying HTTP/1.1 with keep-alive, owned by the
+//! client connection that uses them.
 //!
-//! A general-purpose pooled client runs every upstream connection as its own task, so each
-//! proxied request hops between two tasks (often two worker threads) and back. Here a client
-//! connection's upstream connections are polled by a driver future joined with the client
-//! connection itself: request, response and body flow without leaving the task, which is what
-//! makes the proxy as cheap per request as nginx.
+//! The proxy speaks HTTP/1.1 to instances itself ([`crate::gateway::wire`]), so an upstream
+//! connection is just a socket and a read buffer, used in the client connection's own task:
+//! no connection task, no request channel, no per-request allocation of a client. Each client
+//! connection keeps the upstream connection of its last request for its next one (the usual
+//! case: a browser or a script talks to one instance). When it needs another upstream, or when
+//! it closes, the idle connection goes to a pool shared by the gateway, where the next client
+//! connection to that upstream finds it instead of dialling, so clients that open a connection
+//! per request do not leave a trail of TIME_WAIT sockets towards the instance.
 //!
-//! Idle connections still outlive their client connection: when it closes, its idle upstream
-//! connections move to a shared pool (each then driven by a task of its own) and the next client
-//! connection to that upstream adopts one instead of dialling, so clients that open a connection
-//! per request do not leave a trail of TIME_WAIT sockets towards the instance. Order of choice:
-//! an idle connection of this client connection, then a pooled one, then a new one. A request
-//! that could not even be written on a reused connection (the upstream closed it while idle) is
-//! retried once on a new connection. Upgrade requests always get a new connection running in its
-//! own task, since it becomes the relay's.
+//! A pooled connection is checked before reuse (a non-blocking read must find nothing: end of
+//! stream or stray bytes mean the upstream closed it or is confused). The connection a client
+//! connection kept is not checked (it was used moments ago); the proxy instead retries a
+//! request without a body once on a new connection when a reused one fails before any byte of
+//! the response arrives. Upgrade requests always dial, since the connection becomes the relay's.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+use std::io;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
-use futures::stream::FuturesUnordered;
+use bytes::BytesMut;
 use http::uri::Authority;
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
-use crate::gateway::body::LimitedBody;
+/// Bytes read from an upstream at a time.
+pub(crate) const READ_SIZE: usize = 16 * 1024;
 
-type Sender = SendRequest<LimitedBody>;
-type Driven = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Why a request did not get a response.
-#[derive(Debug)]
-pub(crate) enum UpstreamError {
-    /// No connection could be made.
-    Connect(std::io::Error),
-    /// The connection failed while the request was in flight.
-    Request(hyper::Error),
-}
-
-impl std::fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Connect(error) => write!(f, "connect: {error}"),
-            Self::Request(error) => write!(f, "request: {error}"),
-        }
-    }
+/// One upstream connection.
+pub(crate) struct UpstreamConn {
+    pub(crate) stream: TcpStream,
+    /// Bytes read from the upstream and not yet used.
+    pub(crate) buf: BytesMut,
+    /// It carried an earlier request (the upstream may have closed it since).
+    pub(crate) reused: bool,
 }
 
 /// Idle upstream connections shared by every client connection of the gateway.
 pub(crate) struct SharedPool {
-    idle: Mutex<HashMap<Authority, Vec<(Sender, Instant)>>>,
+    idle: Mutex<HashMap<Authority, Vec<(TcpStream, Instant)>>>,
     max_idle_per_host: usize,
     idle_timeout: Duration,
     connect_timeout: Duration,
@@ -68,13 +50,14 @@ impl SharedPool {
         Self { idle: Mutex::new(HashMap::new()), max_idle_per_host, idle_timeout, connect_timeout }
     }
 
-    fn take(&self, authority: &Authority) -> Option<Sender> {
+    /// An idle connection to `authority` that still looks usable.
+    fn take(&self, authority: &Authority) -> Option<TcpStream> {
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entries = idle.get_mut(authority)?;
         let mut found = None;
-        while let Some((sender, since)) = entries.pop() {
-            if since.elapsed() < self.idle_timeout && !sender.is_closed() && sender.is_ready() {
-                found = Some(sender);
+        while let Some((stream, since)) = entries.pop() {
+            if since.elapsed() < self.idle_timeout && quiet(&stream) {
+                found = Some(stream);
                 break;
             }
         }
@@ -84,229 +67,75 @@ impl SharedPool {
         found
     }
 
-    fn put(&self, authority: Authority, sender: Sender) {
-        if self.max_idle_per_host == 0 || sender.is_closed() {
+    fn put(&self, authority: Authority, stream: TcpStream) {
+        if self.max_idle_per_host == 0 {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let entries = idle.entry(authority).or_default();
-        entries.retain(|(pooled, since)| since.elapsed() < self.idle_timeout && !pooled.is_closed());
+        entries.retain(|(_, since)| since.elapsed() < self.idle_timeout);
         if entries.len() < self.max_idle_per_host {
-            entries.push((sender, Instant::now()));
-        }
-    }
-}
-
-/// One client connection's upstream connections.
-pub(crate) struct Upstreams {
-    /// Idle connections driven by this client connection's task: (id, authority, sender).
-    own_idle: Mutex<Vec<(u64, Authority, Sender)>>,
-    /// Idle connections borrowed from the shared pool (driven by their own tasks).
-    pooled_idle: Mutex<Vec<(Authority, Sender)>>,
-    driver_tx: mpsc::UnboundedSender<(u64, Driven)>,
-    next_id: std::sync::atomic::AtomicU64,
-}
-
-/// Polls the upstream connections of one client connection; joined with it.
-pub(crate) struct Driver {
-    rx: mpsc::UnboundedReceiver<(u64, Driven)>,
-    connections: FuturesUnordered<Tagged>,
-}
-
-/// A driven connection and its id, so that it can be handed to the shared pool.
-struct Tagged {
-    id: u64,
-    future: Option<Driven>,
-}
-
-impl Future for Tagged {
-    type Output = u64;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<u64> {
-        let id = self.id;
-        match self.future.as_mut() {
-            Some(future) => future.as_mut().poll(cx).map(|()| id),
-            None => std::task::Poll::Ready(id),
-        }
-    }
-}
-
-impl Driver {
-    /// Drives the connections; never returns while the `Upstreams` lives.
-    pub(crate) async fn run(&mut self) {
-        loop {
-            tokio::select! {
-                received = self.rx.recv() => match received {
-                    Some((id, future)) => self.connections.push(Tagged { id, future: Some(future) }),
-                    None => std::future::pending::<()>().await,
-                },
-                Some(_) = self.connections.next(), if !self.connections.is_empty() => {}
-            }
-        }
-    }
-}
-
-impl Upstreams {
-    pub(crate) fn new() -> (Self, Driver) {
-        let (driver_tx, rx) = mpsc::unbounded_channel();
-        let upstreams = Self {
-            own_idle: Mutex::new(Vec::new()),
-            pooled_idle: Mutex::new(Vec::new()),
-            driver_tx,
-            next_id: std::sync::atomic::AtomicU64::new(0),
-        };
-        (upstreams, Driver { rx, connections: FuturesUnordered::new() })
-    }
-
-    /// Sends `request` to `authority` and returns the response head.
-    pub(crate) async fn send(
-        &self,
-        pool: &SharedPool,
-        authority: &Authority,
-        request: Request<LimitedBody>,
-        upgrade: bool,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut request = request;
-        loop {
-            let (mut sender, origin) = match self.checkout(pool, authority, upgrade) {
-                Some(found) => found,
-                None => self.connect(pool, authority, upgrade).await?,
-            };
-            let reused = !matches!(origin, Origin::New(_));
-            if sender.ready().await.is_err() {
-                if reused {
-                    continue;
-                }
-                return Err(UpstreamError::Connect(std::io::Error::other("connection closed before use")));
-            }
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    if !upgrade {
-                        self.checkin(authority, sender, origin);
-                    }
-                    return Ok(response);
-                }
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(UpstreamError::Request(error.into_error())),
-                },
-            }
+            entries.push((stream, Instant::now()));
         }
     }
 
-    fn checkout(&self, pool: &SharedPool, authority: &Authority, upgrade: bool) -> Option<(Sender, Origin)> {
-        if upgrade {
-            return None;
-        }
-        {
-            let mut own = self.own_idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(index) = own.iter().position(|(_, idle_authority, _)| idle_authority == authority) {
-                let (id, _, sender) = own.swap_remove(index);
-                if !sender.is_closed() {
-                    return Some((sender, Origin::Own(id)));
-                }
-            }
-        }
-        {
-            let mut pooled = self.pooled_idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(index) = pooled.iter().position(|(idle_authority, _)| idle_authority == authority) {
-                let (_, sender) = pooled.swap_remove(index);
-                if !sender.is_closed() {
-                    return Some((sender, Origin::Pooled));
-                }
-            }
-        }
-        pool.take(authority).map(|sender| (sender, Origin::Pooled))
-    }
-
-    fn checkin(&self, authority: &Authority, sender: Sender, origin: Origin) {
-        match origin {
-            Origin::Own(id) | Origin::New(id) => {
-                let mut own = self.own_idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                own.push((id, authority.clone(), sender));
-            }
-            Origin::Pooled => {
-                let mut pooled = self.pooled_idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                pooled.push((authority.clone(), sender));
-            }
-        }
-    }
-
-    async fn connect(
-        &self,
-        pool: &SharedPool,
-        authority: &Authority,
-        upgrade: bool,
-    ) -> Result<(Sender, Origin), UpstreamError> {
+    /// Dials `authority` within the connect timeout.
+    pub(crate) async fn connect(&self, authority: &Authority) -> io::Result<UpstreamConn> {
         let stream =
-            match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(authority_addr(authority))).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => return Err(UpstreamError::Connect(error)),
-                Err(_elapsed) => return Err(UpstreamError::Connect(std::io::ErrorKind::TimedOut.into())),
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority_addr(authority))).await {
+                Ok(connected) => connected?,
+                Err(_elapsed) => return Err(io::ErrorKind::TimedOut.into()),
             };
         let _ = stream.set_nodelay(true);
-        let (sender, connection) =
-            http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(UpstreamError::Request)?;
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if upgrade {
-            tokio::spawn(async move {
-                if let Err(error) = connection.with_upgrades().await {
-                    tracing::debug!(%error, "upstream connection (upgrade) ended with an error");
-                }
-            });
-        } else {
-            let driven: Driven = Box::pin(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "upstream connection ended with an error");
-                }
-            });
-            if self.driver_tx.send((id, driven)).is_err() {
-                return Err(UpstreamError::Connect(std::io::Error::other("client connection is closing")));
-            }
-        }
-        Ok((sender, Origin::New(id)))
-    }
-
-    /// Hands the idle connections to the shared pool when the client connection ends: the
-    /// connections this task drove get a task of their own.
-    pub(crate) fn release_into(self, mut driver: Driver, pool: &SharedPool) {
-        let own = self.own_idle.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let pooled = self.pooled_idle.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (authority, sender) in pooled {
-            pool.put(authority, sender);
-        }
-        if own.is_empty() {
-            return;
-        }
-        let mut futures: HashMap<u64, Driven> = HashMap::new();
-        for mut tagged in std::mem::take(&mut driver.connections).into_iter() {
-            if let Some(future) = tagged.future.take() {
-                futures.insert(tagged.id, future);
-            }
-        }
-        while let Ok((id, future)) = driver.rx.try_recv() {
-            futures.insert(id, future);
-        }
-        for (id, authority, sender) in own {
-            if let Some(future) = futures.remove(&id)
-                && !sender.is_closed()
-            {
-                tokio::spawn(future);
-                pool.put(authority, sender);
-            }
-        }
+        Ok(UpstreamConn { stream, buf: BytesMut::new(), reused: false })
     }
 }
 
-/// Where a checked-out connection came from.
-#[derive(Clone, Copy)]
-enum Origin {
-    /// Driven by this client connection, reused.
-    Own(u64),
-    /// Driven by this client connection, just dialled.
-    New(u64),
-    /// Driven by its own task.
-    Pooled,
+/// True when an idle connection has nothing to read (no end of stream, no stray bytes).
+fn quiet(stream: &TcpStream) -> bool {
+    let mut probe = [0_u8; 1];
+    matches!(stream.try_read(&mut probe), Err(error) if error.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// The idle upstream connection one client connection keeps.
+#[derive(Default)]
+pub(crate) struct Kept {
+    slot: Option<(Authority, UpstreamConn, Instant)>,
+}
+
+impl Kept {
+    /// A connection to `authority`: the kept one, else one from the pool (`None`: dial).
+    pub(crate) fn checkout(&mut self, pool: &SharedPool, authority: &Authority) -> Option<UpstreamConn> {
+        if let Some((kept_authority, _, since)) = &self.slot
+            && kept_authority == authority
+        {
+            let fresh = since.elapsed() < pool.idle_timeout;
+            let (_, mut conn, _) = self.slot.take()?;
+            if fresh {
+                conn.reused = true;
+                return Some(conn);
+            }
+        }
+        let stream = pool.take(authority)?;
+        Some(UpstreamConn { stream, buf: BytesMut::new(), reused: true })
+    }
+
+    /// Keeps `conn` (idle, its buffer empty) for the next request; a connection kept for
+    /// another upstream goes to the pool.
+    pub(crate) fn checkin(&mut self, pool: &SharedPool, authority: &Authority, conn: UpstreamConn) {
+        if let Some((previous, conn, _)) = self.slot.replace((authority.clone(), conn, Instant::now())) {
+            pool.put(previous, conn.stream);
+        }
+    }
+
+    /// Hands the kept connection to the pool (the client connection is closing).
+    pub(crate) fn release(&mut self, pool: &SharedPool) {
+        if let Some((authority, conn, since)) = self.slot.take()
+            && since.elapsed() < pool.idle_timeout
+        {
+            pool.put(authority, conn.stream);
+        }
+    }
 }
 
 /// `host:port` for the resolver (port 80 when the route names none).

@@ -401,12 +401,6 @@ async fn bench_gateway_against_nginx_and_direct() {
         }
     }
     println!("  after: {}", load_line());
-    if std::env::var("FCTF_BENCH_BARE").is_ok() {
-        let bare = bare_hyper_proxy(upstream).await;
-        let nginx = wrk(format!("http://{proxy}/"), None, nginx_pids(&proxy_nginx)).await;
-        let figures = wrk(format!("http://{bare}/"), None, vec![std::process::id()]).await;
-        print_row("bare hyper proxy", figures, nginx, nginx);
-    }
     let warnings = nginx_warnings(&proxy_nginx);
     if !warnings.trim().is_empty() {
         println!("proxy nginx warnings:\n{warnings}");
@@ -628,48 +622,4 @@ fn serve_for_profiling() {
         }
         gateway.stop().await;
     });
-}
-
-/// A reverse proxy with nothing but hyper and the gateway's upstream connections: the floor
-/// of what the gateway can cost per request (`FCTF_BENCH_BARE=1`).
-async fn bare_hyper_proxy(upstream: SocketAddr) -> SocketAddr {
-    use crate::gateway::body::{BodyProgress, LimitedBody};
-    use crate::gateway::upstream::{SharedPool, Upstreams};
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let pool = std::sync::Arc::new(SharedPool::new(64, Duration::from_secs(90), Duration::from_secs(5)));
-    let authority: http::uri::Authority = upstream.to_string().parse().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let _ = stream.set_nodelay(true);
-            let pool = pool.clone();
-            let authority = authority.clone();
-            tokio::spawn(async move {
-                let (upstreams, mut driver) = Upstreams::new();
-                let upstreams = std::sync::Arc::new(upstreams);
-                let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let upstreams = upstreams.clone();
-                    let pool = pool.clone();
-                    let authority = authority.clone();
-                    async move {
-                        let (parts, body) = request.into_parts();
-                        let body = LimitedBody::new(body, u64::MAX, std::sync::Arc::new(BodyProgress::default()));
-                        let response = upstreams
-                            .send(&pool, &authority, http::Request::from_parts(parts, body), false)
-                            .await
-                            .map_err(|error| std::io::Error::other(error.to_string()))?;
-                        Ok::<_, std::io::Error>(response)
-                    }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                tokio::select! {
-                    _ = connection => {}
-                    () = driver.run() => {}
-                }
-            });
-        }
-    });
-    addr
 }
