@@ -23,6 +23,11 @@ use crate::gateway::wire::{ChunkedDecoder, Framing, LAST_CHUNK, encode_chunk};
 /// The tracing target of access lines.
 pub(crate) const ACCESS_TARGET: &str = "fctf::gateway::access";
 
+/// Reads never ask for less room than this.
+const MIN_READ: usize = 4 * 1024;
+/// Pending bytes and data together below this size are copied into one write.
+const COALESCE_BELOW: usize = 16 * 1024;
+
 /// Why a body was not copied whole.
 #[derive(Debug)]
 pub(crate) enum CopyError {
@@ -91,9 +96,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
         Ok(())
     }
 
-    /// Reads more of the source; `Ok(false)` at its end.
-    async fn fill(&mut self) -> Result<bool, CopyError> {
-        self.buffer.reserve(self.read_size);
+    /// Reads more of the source (up to `want` bytes, at most `read_size`); `Ok(false)` at its
+    /// end.
+    async fn fill(&mut self, want: u64) -> Result<bool, CopyError> {
+        let want = usize::try_from(want).unwrap_or(usize::MAX).clamp(MIN_READ, self.read_size.max(MIN_READ));
+        self.buffer.reserve(want);
         let read = self.source.read_buf(self.buffer).await.map_err(CopyError::Read)?;
         Ok(read > 0)
     }
@@ -106,12 +113,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
         loop {
             let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(self.buffer.len());
             if take > 0 {
-                if self.pending.is_empty() {
-                    self.sink.write_all(&self.buffer[..take]).await.map_err(CopyError::Write)?;
-                } else {
-                    self.pending.extend_from_slice(&self.buffer[..take]);
-                    self.flush_pending().await?;
-                }
+                write_after(self.sink, self.pending, &self.buffer[..take]).await?;
                 self.buffer.advance(take);
                 remaining -= take as u64;
             }
@@ -120,7 +122,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
                 return Ok(length);
             }
             self.flush_pending().await?;
-            if !self.fill().await? {
+            if !self.fill(remaining).await? {
                 return Err(CopyError::Read(io::ErrorKind::UnexpectedEof.into()));
             }
         }
@@ -152,7 +154,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
                 return Ok(total);
             }
             self.flush_pending().await?;
-            if !self.fill().await? {
+            if !self.fill(u64::MAX).await? {
                 return Err(CopyError::Read(io::ErrorKind::UnexpectedEof.into()));
             }
         }
@@ -173,7 +175,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
                 self.buffer.clear();
             }
             self.flush_pending().await?;
-            if !self.fill().await? {
+            if !self.fill(u64::MAX).await? {
                 if out == Out::Chunked {
                     self.pending.extend_from_slice(LAST_CHUNK);
                 }
@@ -182,6 +184,37 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
             }
         }
     }
+}
+
+/// Writes `pending` and then `data`: copied behind the pending bytes when small (one write),
+/// else in one vectored write. Empties `pending`.
+async fn write_after<W: AsyncWrite + Unpin>(
+    sink: &mut W,
+    pending: &mut BytesMut,
+    data: &[u8],
+) -> Result<(), CopyError> {
+    if pending.is_empty() {
+        return sink.write_all(data).await.map_err(CopyError::Write);
+    }
+    if pending.len() + data.len() <= COALESCE_BELOW || !sink.is_write_vectored() {
+        pending.extend_from_slice(data);
+        sink.write_all(pending).await.map_err(CopyError::Write)?;
+        pending.clear();
+        return Ok(());
+    }
+    let (mut head, mut data) = (&pending[..], data);
+    while !head.is_empty() || !data.is_empty() {
+        let slices = [io::IoSlice::new(head), io::IoSlice::new(data)];
+        let written = sink.write_vectored(&slices).await.map_err(CopyError::Write)?;
+        if written == 0 {
+            return Err(CopyError::Write(io::ErrorKind::WriteZero.into()));
+        }
+        let from_head = written.min(head.len());
+        head = &head[from_head..];
+        data = &data[written - from_head..];
+    }
+    pending.clear();
+    Ok(())
 }
 
 /// One access log line, written when the request is done; also feeds the metrics.

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 
 use crate::gateway::body::{ACCESS_TARGET, AccessRecord};
 use crate::gateway::error::{Error, PLAIN_HEADERS};
+use crate::gateway::proxy::{BodyState, Failure};
 use crate::gateway::request::{self, Decision};
 use crate::gateway::tls::{self, ClientStream};
 use crate::gateway::upstream::Kept;
@@ -207,11 +208,9 @@ impl Conn {
             Ok(Decision::Proxy { authorized, other_cookies }) => {
                 match proxy::forward(self, head, target, &authorized, other_cookies, &mut record).await {
                     Ok(next) => next,
-                    Err(error) => {
-                        record.status = error.status_code().as_u16();
-                        // The body may be partly read: the connection cannot go on.
-                        let body_started = record.bytes_in > 0 || matches!(error, Error::BodyTooLarge);
-                        self.answer_failed(head, &error, body_started).await
+                    Err(failure) => {
+                        record.status = failure.error.status_code().as_u16();
+                        self.answer_failed(head, &failure).await
                     }
                 }
             }
@@ -233,12 +232,19 @@ impl Conn {
         self.answer(head, error.status_code(), PLAIN_HEADERS, error.body().as_bytes()).await
     }
 
-    async fn answer_failed(&mut self, head: &RequestHead, error: &Error, body_started: bool) -> Next {
-        if !body_started {
-            return self.answer_error(head, error).await;
+    async fn answer_failed(&mut self, head: &RequestHead, failure: &Failure) -> Next {
+        let error = &failure.error;
+        let body = error.body();
+        match failure.body {
+            BodyState::Untouched => self.answer(head, error.status_code(), PLAIN_HEADERS, body.as_bytes()).await,
+            BodyState::Consumed => {
+                self.answer_after_body(head, error.status_code(), PLAIN_HEADERS, body.as_bytes()).await
+            }
+            BodyState::Partial => {
+                let _ = self.write_own(error.status_code(), PLAIN_HEADERS, body.as_bytes(), head.is_head(), true).await;
+                Next::CloseLingering
+            }
         }
-        let _ = self.write_own(error.status_code(), PLAIN_HEADERS, error.body().as_bytes(), head.is_head(), true).await;
-        Next::CloseLingering
     }
 
     /// Writes the gateway's own answer to `head`. A request body that arrived whole is
@@ -252,6 +258,22 @@ impl Conn {
             }
             _ => true,
         };
+        self.answer_with(head, status, headers, body, unread_body).await
+    }
+
+    /// Writes the gateway's own answer to a request whose body was already read.
+    async fn answer_after_body(&mut self, head: &RequestHead, status: StatusCode, headers: &str, body: &[u8]) -> Next {
+        self.answer_with(head, status, headers, body, false).await
+    }
+
+    async fn answer_with(
+        &mut self,
+        head: &RequestHead,
+        status: StatusCode,
+        headers: &str,
+        body: &[u8],
+        unread_body: bool,
+    ) -> Next {
         let close = head.fields.close || unread_body || self.shared.shutdown.is_cancelled();
         let keep_alive_1_0 = !close && head.minor == 0;
         let mut out = BytesMut::with_capacity(256 + headers.len() + body.len());

@@ -30,7 +30,7 @@ use crate::gateway::error::Error;
 use crate::gateway::http::{Conn, Next};
 use crate::gateway::request::NO_STORE;
 use crate::gateway::session::{self, Counted, GaugeGuard};
-use crate::gateway::upstream::{READ_SIZE, UpstreamConn};
+use crate::gateway::upstream::{BODY_READ_SIZE, READ_SIZE, UpstreamConn};
 use crate::gateway::verified::Authorized;
 use crate::gateway::wire::{Framing, HeadError, Kind, RequestHead, ResponseHead};
 
@@ -42,6 +42,30 @@ enum HeadFailure {
     TimedOut,
 }
 
+/// How far the request body got when forwarding failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyState {
+    /// Not read (none, or still where the client left it).
+    Untouched,
+    /// Read whole (sent to the upstream).
+    Consumed,
+    /// Read in part: the connection cannot go on.
+    Partial,
+}
+
+/// Forwarding failed before anything reached the client: the gateway answers `error`.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: Error,
+    pub(crate) body: BodyState,
+}
+
+impl Failure {
+    fn new(error: Error, body: BodyState) -> Self {
+        Self { error, body }
+    }
+}
+
 /// Proxies the request to the instance of `authorized`. `Err` when nothing was sent to the
 /// client yet (the caller answers); `Ok` with what happens to the connection otherwise.
 pub(crate) async fn forward(
@@ -51,26 +75,33 @@ pub(crate) async fn forward(
     authorized: &Authorized,
     other_cookies: bool,
     record: &mut AccessRecord,
-) -> Result<Next, Error> {
+) -> Result<Next, Failure> {
+    let untouched = |error| Failure::new(error, BodyState::Untouched);
     let shared = conn.shared.clone();
-    let authority = authorized.authority.as_ref().ok_or(Error::UpstreamUnreachable)?;
-    let host = authorized.host.as_ref().ok_or(Error::BadRequest)?;
+    let authority = authorized.authority.as_ref().ok_or_else(|| untouched(Error::UpstreamUnreachable))?;
+    let host = authorized.host.as_ref().ok_or_else(|| untouched(Error::BadRequest))?;
     let upgrade = head.upgrade();
     let mut request_head = BytesMut::with_capacity(head_capacity(head));
     write_request_head(&mut request_head, head, target, host.as_bytes(), other_cookies, conn, upgrade);
     let has_body = head.fields.framing != Framing::None;
-    if has_body && head.expect_continue && conn.buf.is_empty() {
-        conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.map_err(|_| Error::BadRequest)?;
+    if has_body
+        && head.expect_continue
+        && conn.buf.is_empty()
+        && conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
+    {
+        return Ok(Next::Close);
     }
+    // After the body went, a failure leaves it consumed.
+    let sent = if has_body { BodyState::Consumed } else { BodyState::Untouched };
     let wait = Duration::from_secs(shared.cfg.upstream_response_timeout_secs);
     let mut retried = false;
     let (mut upstream, response) = loop {
-        let kept = if upgrade.is_some() { None } else { conn.kept.checkout(&shared.pool, authority) };
+        let kept = if upgrade.is_some() { None } else { conn.kept.checkout(&shared.pool, authority, has_body) };
         let mut upstream = match kept {
             Some(upstream) => upstream,
             None => shared.pool.connect(authority).await.map_err(|error| {
                 tracing::debug!(upstream = %authority, %error, "upstream connect failed");
-                Error::UpstreamUnreachable
+                untouched(Error::UpstreamUnreachable)
             })?,
         };
         let retry_allowed = upstream.reused && !has_body && !retried;
@@ -81,21 +112,19 @@ pub(crate) async fn forward(
                 buffer: &mut conn.buf,
                 sink: &mut upstream.stream,
                 pending: &mut pending,
-                read_size: READ_SIZE,
+                read_size: BODY_READ_SIZE,
                 limit: shared.cfg.http_max_body_bytes,
             }
             .run(head.fields.framing, out_for(head.fields.framing))
             .await;
             match copied {
                 Ok(bytes) => record.bytes_in = bytes,
-                Err(CopyError::TooLarge) => return Err(Error::BodyTooLarge),
-                Err(CopyError::Malformed) => return Err(Error::BadRequest),
+                Err(CopyError::TooLarge) => return Err(Failure::new(Error::BodyTooLarge, BodyState::Partial)),
+                Err(CopyError::Malformed) => return Err(Failure::new(Error::BadRequest, BodyState::Partial)),
                 Err(CopyError::Read(_)) => return Ok(Next::Close),
                 Err(CopyError::Write(error)) => {
                     tracing::debug!(upstream = %authority, %error, "upstream dropped the request body");
-                    // Count what was read, so the caller knows the body cannot be skipped.
-                    record.bytes_in = record.bytes_in.max(1);
-                    return Err(Error::UpstreamUnreachable);
+                    return Err(Failure::new(Error::UpstreamUnreachable, BodyState::Partial));
                 }
             }
         } else if let Err(error) = tokio::io::AsyncWriteExt::write_all(&mut upstream.stream, &request_head).await {
@@ -104,19 +133,21 @@ pub(crate) async fn forward(
                 continue;
             }
             tracing::debug!(upstream = %authority, %error, "upstream write failed");
-            return Err(Error::UpstreamUnreachable);
+            return Err(untouched(Error::UpstreamUnreachable));
         }
         match read_response_head(&mut upstream, head.is_head(), wait).await {
             Ok(response) => break (upstream, response),
             Err(HeadFailure::Nothing) if retry_allowed => retried = true,
-            Err(HeadFailure::TimedOut) => return Err(Error::UpstreamTimeout),
-            Err(HeadFailure::Nothing | HeadFailure::Failed) => return Err(Error::UpstreamUnreachable),
+            Err(HeadFailure::TimedOut) => return Err(Failure::new(Error::UpstreamTimeout, sent)),
+            Err(HeadFailure::Nothing | HeadFailure::Failed) => {
+                return Err(Failure::new(Error::UpstreamUnreachable, sent));
+            }
         }
     };
 
     record.status = response.status;
     if response.status == 101 {
-        let Some(protocol) = upgrade else { return Err(Error::UpstreamUnreachable) };
+        let Some(protocol) = upgrade else { return Err(Failure::new(Error::UpstreamUnreachable, sent)) };
         let mut out = BytesMut::with_capacity(512);
         write_response_head(&mut out, &response, ResponseOut::Upgrade(protocol));
         return Ok(relay_upgrade(conn, upstream, out, authorized).await);
@@ -141,7 +172,7 @@ pub(crate) async fn forward(
         buffer: &mut upstream.buf,
         sink: &mut conn.client,
         pending: &mut out,
-        read_size: READ_SIZE,
+        read_size: BODY_READ_SIZE,
         limit: u64::MAX,
     }
     .run(response.fields.framing, out_framing)

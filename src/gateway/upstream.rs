@@ -11,8 +11,9 @@
 //! per request do not leave a trail of TIME_WAIT sockets towards the instance.
 //!
 //! A pooled connection is checked before reuse (a non-blocking read must find nothing: end of
-//! stream or stray bytes mean the upstream closed it or is confused). The connection a client
-//! connection kept is not checked (it was used moments ago); the proxy instead retries a
+//! stream or stray bytes mean the upstream closed it or is confused), and so is a kept one
+//! that was idle for over a second or is about to carry a request body. A kept connection
+//! used moments ago is not (one read call per request saved); the proxy instead retries a
 //! request without a body once on a new connection when a reused one fails before any byte of
 //! the response arrives. Upgrade requests always dial, since the connection becomes the relay's.
 
@@ -25,8 +26,13 @@ use bytes::BytesMut;
 use http::uri::Authority;
 use tokio::net::TcpStream;
 
-/// Bytes read from an upstream at a time.
+/// A kept connection idle longer than this is checked before reuse.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+
+/// Bytes read from an upstream at a time: a response head (and a small body) in one read.
 pub(crate) const READ_SIZE: usize = 16 * 1024;
+/// At most this many bytes per read of a long body.
+pub(crate) const BODY_READ_SIZE: usize = 64 * 1024;
 
 /// One upstream connection.
 pub(crate) struct UpstreamConn {
@@ -105,13 +111,17 @@ pub(crate) struct Kept {
 
 impl Kept {
     /// A connection to `authority`: the kept one, else one from the pool (`None`: dial).
-    pub(crate) fn checkout(&mut self, pool: &SharedPool, authority: &Authority) -> Option<UpstreamConn> {
+    /// `probe` asks for the kept one to be checked too (a request with a body cannot be
+    /// retried); so is one idle for more than `PROBE_AFTER` (servers with short keep-alive
+    /// timeouts, such as Node's five seconds, close idle connections).
+    pub(crate) fn checkout(&mut self, pool: &SharedPool, authority: &Authority, probe: bool) -> Option<UpstreamConn> {
         if let Some((kept_authority, _, since)) = &self.slot
             && kept_authority == authority
         {
-            let fresh = since.elapsed() < pool.idle_timeout;
+            let idle = since.elapsed();
             let (_, mut conn, _) = self.slot.take()?;
-            if fresh {
+            let usable = idle < pool.idle_timeout && ((!probe && idle < PROBE_AFTER) || quiet(&conn.stream));
+            if usable {
                 conn.reused = true;
                 return Some(conn);
             }

@@ -10,6 +10,7 @@ mod logs;
 mod outage;
 mod tcp_cases;
 mod tls_cases;
+mod wire_cases;
 
 /// Generates one test per case and backend: `memory::<case>` and `redis::<case>`.
 macro_rules! gateway_suite {
