@@ -74,6 +74,24 @@ pub struct RateDecision {
     pub retry_after: Duration,
 }
 
+/// Outcome of taking a batch of tokens (`Cache::take_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenGrant {
+    /// Tokens taken, at most the number asked for; fewer only when the bucket ran out.
+    pub granted: u32,
+    /// Whole tokens left after this grant.
+    pub remaining: u32,
+    /// When fewer were granted than asked for: how long until the next whole token.
+    pub retry_after: Duration,
+}
+
+impl TokenGrant {
+    /// The grant of a one-token request as a rate-limit decision.
+    pub(crate) fn into_decision(self) -> RateDecision {
+        RateDecision { allowed: self.granted >= 1, remaining: self.remaining, retry_after: self.retry_after }
+    }
+}
+
 /// Outcome of an instance-slot reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotReservation {
@@ -109,16 +127,18 @@ pub(crate) trait CacheBackend: Send + Sync + 'static {
     async fn delete_if_equals(&self, key: &str, value: &[u8]) -> Result<bool, CacheError>;
     /// Remaining time to live; `None` when the key is missing or has no expiry.
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError>;
-    /// Token bucket: `capacity` tokens, refilled at `refill_per_sec`; takes one token. Callers
-    /// pass `capacity >= 1` and a positive finite rate (the handle treats anything else as a
-    /// disabled limiter). The key expires once the bucket would be full again.
-    async fn take_token(
+    /// Token bucket: `capacity` tokens, refilled at `refill_per_sec`; takes up to `want` tokens
+    /// (at least one), as many as the bucket holds. Callers pass `capacity >= 1` and a positive
+    /// finite rate (the handle treats anything else as a disabled limiter). The key expires once
+    /// the bucket would be full again.
+    async fn take_tokens(
         &self,
         key: &str,
         capacity: u32,
         refill_per_sec: f64,
+        want: u32,
         now_ms: i64,
-    ) -> Result<RateDecision, CacheError>;
+    ) -> Result<TokenGrant, CacheError>;
     /// Cooldown check-and-set: when the last mark is older than `cooldown` (or absent) marks
     /// now and returns `None`; otherwise returns the time left. `cooldown` is at least 1 ms.
     async fn cooldown(&self, key: &str, cooldown: Duration, now_ms: i64) -> Result<Option<Duration>, CacheError>;
@@ -308,10 +328,26 @@ impl Cache {
     /// `refill_per_sec`). A capacity of 0 or a refill rate that is not a positive finite number
     /// disables the limiter (always allowed, nothing stored), as the original gateway did.
     pub async fn rate_limit(&self, name: &str, capacity: u32, refill_per_sec: f64) -> Result<RateDecision, CacheError> {
+        let grant = self.take_tokens(name, capacity, refill_per_sec, 1).await?;
+        Ok(grant.into_decision())
+    }
+
+    /// Takes up to `want` tokens at once from the bucket `name` (the bucket of `rate_limit`,
+    /// with the same arithmetic): as many whole tokens as it holds, at most `want`, in one atomic
+    /// step. A `want` of 0 counts as 1. A disabled limiter (as for `rate_limit`) grants `want`
+    /// and stores nothing.
+    pub async fn take_tokens(
+        &self,
+        name: &str,
+        capacity: u32,
+        refill_per_sec: f64,
+        want: u32,
+    ) -> Result<TokenGrant, CacheError> {
+        let want = want.max(1);
         if capacity == 0 || !refill_per_sec.is_finite() || refill_per_sec <= 0.0 {
-            return Ok(RateDecision { allowed: true, remaining: capacity, retry_after: Duration::ZERO });
+            return Ok(TokenGrant { granted: want, remaining: capacity, retry_after: Duration::ZERO });
         }
-        self.backend.take_token(&self.key(&format!("rl:{name}")), capacity, refill_per_sec, now_ms()).await
+        self.backend.take_tokens(&self.key(&format!("rl:{name}")), capacity, refill_per_sec, want, now_ms()).await
     }
 
     /// Cooldown check-and-set: `Ok(None)` when allowed (and the cooldown starts now),

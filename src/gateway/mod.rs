@@ -8,7 +8,8 @@
 //! included. TCP: the player gets a prompt at once, sends the token as the first line, and the
 //! connection becomes a byte pipe ([`tcp`]). Tokens of stopped instances are refused through the
 //! cache's liveness marker; rate limits and connection caps are shared through the cache
-//! ([`limits`]; on the in-process memory cache the buckets live in the gateway itself). TLS is detected per connection on
+//! ([`limits`]; on the in-process memory cache the buckets live in the gateway itself, on Redis
+//! each replica leases their tokens in batches). TLS is detected per connection on
 //! both ports ([`tls`]); the client address honours trusted proxies ([`client_ip`]) or the
 //! PROXY protocol ([`proxy_protocol`]).
 //!

@@ -32,8 +32,8 @@ use super::CacheBackend;
 use super::CacheError;
 use super::ChangeStream;
 use super::LeaseOutcome;
-use super::RateDecision;
 use super::SlotReservation;
+use super::TokenGrant;
 use super::expiry_ms;
 
 /// Buffered change signals per channel before a slow subscriber starts skipping.
@@ -139,15 +139,16 @@ impl CacheBackend for MemoryCache {
         Ok(state.live(key, now).and_then(|entry| entry.expires_at).map(|at| at.saturating_duration_since(now)))
     }
 
-    async fn take_token(
+    async fn take_tokens(
         &self,
         key: &str,
         capacity: u32,
         refill_per_sec: f64,
+        want: u32,
         now_ms: i64,
-    ) -> Result<RateDecision, CacheError> {
+    ) -> Result<TokenGrant, CacheError> {
         let now = Instant::now();
-        self.lock(now).take_token(key, capacity, refill_per_sec, now, now_ms)
+        self.lock(now).take_tokens(key, capacity, refill_per_sec, want, now, now_ms)
     }
 
     async fn cooldown(&self, key: &str, cooldown: Duration, now_ms: i64) -> Result<Option<Duration>, CacheError> {

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use crate::cache::CacheError;
 use crate::cache::RateDecision;
+use crate::cache::TokenGrant;
 
 /// How often (at most) a full sweep of expired keys runs, piggybacking on an operation.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -19,7 +20,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) const SET_KEY_MARGIN_MS: i64 = 1_000;
 
 /// Longest time a token bucket is kept (absurdly slow refill rates would otherwise keep it for
-/// ages); mirrors `MAX_TTL` in `take_token.lua`.
+/// ages); mirrors `MAX_TTL` in `take_tokens.lua`.
 const MAX_BUCKET_TTL_MS: f64 = 366.0 * 24.0 * 3600.0 * 1000.0;
 
 /// A stored value.
@@ -151,23 +152,24 @@ impl State {
         self.insert(key, Value::Set(set), Some(expires_at));
     }
 
-    /// Takes a token from the bucket under `key` (see `take_token`).
-    pub(super) fn take_token(
+    /// Takes up to `want` tokens from the bucket under `key` (see `take_tokens`).
+    pub(super) fn take_tokens(
         &mut self,
         key: &str,
         capacity: u32,
         refill_per_sec: f64,
+        want: u32,
         now: Instant,
         now_ms: i64,
-    ) -> Result<RateDecision, CacheError> {
+    ) -> Result<TokenGrant, CacheError> {
         let previous = match self.live(key, now) {
             None => None,
             Some(Entry { value: Value::Bucket(bucket), .. }) => Some(*bucket),
             Some(other) => return Err(wrong_type(key, &other.value)),
         };
-        let (bucket, decision, keep_ms) = take_token(previous, capacity, refill_per_sec, now_ms);
+        let (bucket, grant, keep_ms) = take_tokens(previous, capacity, refill_per_sec, want, now_ms);
         self.insert(key, Value::Bucket(bucket), Some(now + Duration::from_millis(keep_ms)));
-        Ok(decision)
+        Ok(grant)
     }
 }
 
@@ -182,17 +184,20 @@ pub(crate) struct Bucket {
     stamp_ms: i64,
 }
 
-/// The token-bucket step, the same arithmetic as `take_token.lua`: a missing bucket is full;
+/// The token-bucket step, the same arithmetic as `take_tokens.lua`: a missing bucket is full;
 /// tokens refill continuously since the stamp (a clock that went backwards refills nothing and
-/// keeps the later stamp); one whole token is taken when there is one. Returns the new bucket,
-/// the decision and how long to keep the key (until it would be full again, plus a second).
-pub(crate) fn take_token(
+/// keeps the later stamp); up to `want` whole tokens are taken (`want` is at least 1), as many as
+/// there are. Returns the new bucket, the grant and how long to keep the key (until it would be
+/// full again, plus a second).
+pub(crate) fn take_tokens(
     previous: Option<Bucket>,
     capacity: u32,
     refill_per_sec: f64,
+    want: u32,
     now_ms: i64,
-) -> (Bucket, RateDecision, u64) {
+) -> (Bucket, TokenGrant, u64) {
     let capacity = f64::from(capacity);
+    let want = f64::from(want.max(1));
     let (mut tokens, mut stamp_ms) = match previous {
         Some(bucket) => (bucket.tokens, bucket.stamp_ms),
         None => (capacity, now_ms),
@@ -202,17 +207,27 @@ pub(crate) fn take_token(
         stamp_ms = now_ms;
     }
     tokens = tokens.min(capacity);
-    let mut decision = RateDecision { allowed: false, remaining: 0, retry_after: Duration::ZERO };
-    if tokens >= 1.0 {
-        tokens -= 1.0;
-        decision.allowed = true;
-    } else {
+    let granted = tokens.floor().min(want).max(0.0);
+    tokens -= granted;
+    let mut grant =
+        TokenGrant { granted: granted as u32, remaining: tokens.floor() as u32, retry_after: Duration::ZERO };
+    if granted < want {
         let retry_ms = ((1.0 - tokens) / refill_per_sec * 1000.0).ceil();
-        decision.retry_after = Duration::from_millis(retry_ms.min(MAX_BUCKET_TTL_MS) as u64);
+        grant.retry_after = Duration::from_millis(retry_ms.min(MAX_BUCKET_TTL_MS) as u64);
     }
-    decision.remaining = tokens.floor() as u32;
     let keep_ms = (((capacity - tokens) / refill_per_sec * 1000.0).ceil() + 1000.0).min(MAX_BUCKET_TTL_MS);
-    (Bucket { tokens, stamp_ms }, decision, keep_ms as u64)
+    (Bucket { tokens, stamp_ms }, grant, keep_ms as u64)
+}
+
+/// One token: `take_tokens` with `want` 1, as a rate-limit decision.
+pub(crate) fn take_token(
+    previous: Option<Bucket>,
+    capacity: u32,
+    refill_per_sec: f64,
+    now_ms: i64,
+) -> (Bucket, RateDecision, u64) {
+    let (bucket, grant, keep_ms) = take_tokens(previous, capacity, refill_per_sec, 1, now_ms);
+    (bucket, grant.into_decision(), keep_ms)
 }
 
 /// Members with an expiry score (ms since the epoch): a sorted set ordered by score.
@@ -283,6 +298,19 @@ mod unit {
         assert_eq!(refused.retry_after, Duration::from_millis(750));
         let (_, later, _) = take_token(Some(bucket), 2, 1.0, 100_000);
         assert_eq!((later.allowed, later.remaining), (true, 1));
+    }
+
+    #[test]
+    fn batches_take_what_is_there_up_to_the_wanted_number() {
+        let (bucket, first, _) = take_tokens(None, 10, 2.0, 4, 10_000);
+        assert_eq!(first, TokenGrant { granted: 4, remaining: 6, retry_after: Duration::ZERO });
+        let (bucket, second, _) = take_tokens(Some(bucket), 10, 2.0, 8, 10_250);
+        assert_eq!((second.granted, second.remaining), (6, 0), "6.5 tokens: the whole ones");
+        assert_eq!(second.retry_after, Duration::from_millis(250), "half a token to go at 2 per second");
+        let (_, empty, _) = take_tokens(Some(bucket), 10, 2.0, 3, 10_250);
+        assert_eq!(empty.granted, 0);
+        let (_, zero, _) = take_tokens(None, 10, 2.0, 0, 10_000);
+        assert_eq!(zero.granted, 1, "asking for nothing counts as asking for one");
     }
 
     #[test]

@@ -45,8 +45,8 @@ use super::CacheBackend;
 use super::CacheError;
 use super::ChangeStream;
 use super::LeaseOutcome;
-use super::RateDecision;
 use super::SlotReservation;
+use super::TokenGrant;
 use super::expiry_ms;
 
 /// Limit for establishing a connection (TCP connect, handshake, `AUTH`/`SELECT`).
@@ -192,18 +192,24 @@ impl CacheBackend for RedisCache {
         Ok(pttl_to_duration(pttl))
     }
 
-    async fn take_token(
+    async fn take_tokens(
         &self,
         key: &str,
         capacity: u32,
         refill_per_sec: f64,
+        want: u32,
         now_ms: i64,
-    ) -> Result<RateDecision, CacheError> {
-        let args = vec![Value::from(capacity), text(&refill_per_sec.to_string()), Value::from(now_ms)];
-        let (allowed, remaining, retry_ms): (i64, i64, i64) =
-            run(&self.client, &self.scripts.take_token, key, key, args).await?;
-        Ok(RateDecision {
-            allowed: allowed == 1,
+    ) -> Result<TokenGrant, CacheError> {
+        let args = vec![
+            Value::from(capacity),
+            text(&refill_per_sec.to_string()),
+            Value::from(now_ms),
+            Value::from(want.max(1)),
+        ];
+        let (granted, remaining, retry_ms): (i64, i64, i64) =
+            run(&self.client, &self.scripts.take_tokens, key, key, args).await?;
+        Ok(TokenGrant {
+            granted: u32::try_from(granted.max(0)).unwrap_or(u32::MAX),
             remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
             retry_after: Duration::from_millis(retry_ms.max(0).unsigned_abs()),
         })

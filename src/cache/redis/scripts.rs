@@ -21,7 +21,7 @@ const PRELUDE: &str = include_str!("lua/prelude.lua");
 /// The scripts, hashed once at connection time.
 pub(super) struct Scripts {
     pub(super) delete_if_equals: Script,
-    pub(super) take_token: Script,
+    pub(super) take_tokens: Script,
     pub(super) cooldown: Script,
     pub(super) increment_bounded: Script,
     pub(super) decrement_floor: Script,
@@ -47,7 +47,7 @@ impl Scripts {
     pub(super) fn new() -> Self {
         Self {
             delete_if_equals: plain(include_str!("lua/delete_if_equals.lua")),
-            take_token: plain(include_str!("lua/take_token.lua")),
+            take_tokens: plain(include_str!("lua/take_tokens.lua")),
             cooldown: plain(include_str!("lua/cooldown.lua")),
             increment_bounded: plain(include_str!("lua/increment_bounded.lua")),
             decrement_floor: plain(include_str!("lua/decrement_floor.lua")),

@@ -38,6 +38,38 @@ pub(crate) async fn token_bucket_refuses_when_empty_and_refills(harness: &Harnes
     assert_eq!(cache.get_bytes("rl:off").await.unwrap(), None, "a disabled limiter stores nothing");
 }
 
+pub(crate) async fn token_batches_grant_what_the_bucket_holds_and_share_it_with_single_takes(harness: &Harness) {
+    let cache = harness.cache();
+    // One token per 1000 s: no refill during the first part.
+    let first = cache.take_tokens("ip:10.0.0.3", 10, 0.001, 4).await.unwrap();
+    assert_eq!((first.granted, first.remaining, first.retry_after), (4, 6, Duration::ZERO));
+    let second = cache.take_tokens("ip:10.0.0.3", 10, 0.001, 5).await.unwrap();
+    assert_eq!((second.granted, second.remaining), (5, 1));
+    let single = cache.rate_limit("ip:10.0.0.3", 10, 0.001).await.unwrap();
+    assert!(single.allowed && single.remaining == 0, "single takes use the same bucket: {single:?}");
+    let empty = cache.take_tokens("ip:10.0.0.3", 10, 0.001, 3).await.unwrap();
+    assert_eq!((empty.granted, empty.remaining), (0, 0));
+    assert!(empty.retry_after > Duration::from_secs(900), "about 1000 s to the next token: {:?}", empty.retry_after);
+    assert!(!cache.rate_limit("ip:10.0.0.3", 10, 0.001).await.unwrap().allowed);
+
+    // Partial grants: ten tokens per second, five at most.
+    let drained = cache.take_tokens("ip:10.0.0.4", 5, 10.0, 100).await.unwrap();
+    assert_eq!(drained.granted, 5, "never more than the bucket holds");
+    assert!(drained.retry_after > Duration::ZERO && drained.retry_after <= Duration::from_millis(100));
+    let ttl = cache.ttl("rl:ip:10.0.0.4").await.unwrap().expect("a drained bucket expires once full again");
+    assert!(ttl <= Duration::from_millis(1_500), "ttl {ttl:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refilled = cache.take_tokens("ip:10.0.0.4", 5, 10.0, 100).await.unwrap();
+    assert!((2..=5).contains(&refilled.granted), "300 ms or more at 10/s refill about 3 to 5: {refilled:?}");
+    assert_eq!(refilled.remaining, 0);
+
+    assert_eq!(cache.take_tokens("ip:10.0.0.5", 5, 1.0, 0).await.unwrap().granted, 1, "0 counts as 1");
+    let off = cache.take_tokens("off", 0, 1.0, 7).await.unwrap();
+    assert_eq!(off.granted, 7, "a disabled limiter grants everything");
+    assert_eq!(cache.take_tokens("off", 3, f64::INFINITY, 7).await.unwrap().granted, 7);
+    assert_eq!(cache.get_bytes("rl:off").await.unwrap(), None, "and stores nothing");
+}
+
 pub(crate) async fn cooldown_allows_once_per_period(harness: &Harness) {
     let cache = harness.cache();
     let cooldown = Duration::from_millis(400);

@@ -129,6 +129,7 @@ conformance!(
     basics::change_signal_reaches_a_subscriber_on_another_handle,
     basics::using_a_key_as_another_type_is_an_error,
     limits::token_bucket_refuses_when_empty_and_refills,
+    limits::token_batches_grant_what_the_bucket_holds_and_share_it_with_single_takes,
     limits::cooldown_allows_once_per_period,
     limits::bounded_counter_stops_at_max_refunds_and_seeds,
     limits::bounded_counter_reports_a_malformed_value,
@@ -143,6 +144,7 @@ conformance!(
     races::racing_locks_grant_exactly_one,
     races::racing_leases_grant_exactly_the_limit,
     races::racing_token_takes_allow_exactly_the_capacity,
+    races::racing_token_batches_grant_exactly_the_capacity,
 );
 
 #[tokio::test]

@@ -94,3 +94,16 @@ pub(crate) async fn racing_token_takes_allow_exactly_the_capacity(harness: &Harn
     assert_eq!(outcomes.iter().filter(|decision| decision.allowed).count(), 20);
     assert!(outcomes.iter().filter(|decision| !decision.allowed).all(|decision| decision.retry_after > Duration::ZERO));
 }
+
+pub(crate) async fn racing_token_batches_grant_exactly_the_capacity(harness: &Harness) {
+    // 100 takers of 1 to 5 tokens each from a bucket of 20 that does not refill during the race.
+    let outcomes = race(harness, 100, |cache, task| async move {
+        let want = u32::try_from(task % 5 + 1).unwrap();
+        (want, cache.take_tokens("race", 20, 0.001, want).await.unwrap())
+    })
+    .await;
+    assert!(outcomes.iter().all(|(want, grant)| grant.granted <= *want));
+    assert_eq!(outcomes.iter().map(|(_, grant)| grant.granted).sum::<u32>(), 20);
+    let partial = outcomes.iter().filter(|(want, grant)| grant.granted > 0 && grant.granted < *want).count();
+    assert!(partial <= 1, "only the taker that found the last tokens gets fewer than asked: {partial}");
+}

@@ -1,12 +1,42 @@
 //! Rate limits, connection caps and instance liveness, all through the cache seam so several
 //! gateway replicas share them.
 //!
-//! - Token buckets (`Cache::rate_limit`): `gw:http:ip:<ip>`, `gw:http:tok:<t>:ip:<ip>`,
-//!   `gw:tcp:ip:<ip>`, `gw:tcp:tok:<t>:ip:<ip>`, where `<t>` is the first 16 bytes of the token's
-//!   SHA-256 in hex (the raw token is never a key). When the cache is the in-process memory
-//!   backend there are no other replicas to share with, and the buckets are kept in the
-//!   gateway itself with the same arithmetic ([`LocalBuckets`]), which spares every request two
-//!   key strings and two trips through the seam.
+//! - Token buckets: `gw:http:ip:<ip>`, `gw:http:tok:<t>:ip:<ip>`, `gw:tcp:ip:<ip>`,
+//!   `gw:tcp:tok:<t>:ip:<ip>`, where `<t>` is the first 16 bytes of the token's SHA-256 in hex
+//!   (the raw token is never a key). When the cache is the in-process memory backend there are
+//!   no other replicas to share with, and the buckets are kept in the gateway itself with the
+//!   same arithmetic (`local.rs`), which spares every request two key strings and two trips
+//!   through the seam.
+//! - On a shared cache (Redis) the buckets live in the cache and this replica leases tokens
+//!   from them in batches (`leased.rs`, `Cache::take_tokens`: one Lua script takes up to `want`
+//!   tokens and says how many it got). A request spends a token held here; only when none is
+//!   left does one request ask the cache for a batch, while the others that find nothing held
+//!   queue behind it (a per-bucket async lock, FIFO and cancellation-safe) and are served from
+//!   what it brings, so a busy bucket costs about one round trip per batch, not two per request.
+//!   - Batch size: the requests this replica saw for the bucket since its last ask, scaled to a
+//!     50 ms window (`BATCH_WINDOW`), at least 1 and at most the bucket's refill over that
+//!     window and an eighth of its burst. A slow client asks for one token at a time (as
+//!     before, so it strands nothing); a busy one asks about once per window per replica; no
+//!     replica ever holds more than an eighth of a burst (a few replicas cannot drain one
+//!     between them by hoarding). Requests that find nothing held wait for one round trip, once
+//!     per batch; refilling ahead of time would hide that wait but hold more tokens.
+//!   - Held tokens expire 250 ms after they were granted (`GRANT_TTL`) and are not given back:
+//!     unused grants do not pile up, at the price of admitting slightly fewer than the bucket
+//!     allows when a client's demand stops.
+//!   - A grant smaller than asked means the bucket ran dry; the bucket is then refused here
+//!     without asking until the next token plus the rest of a batch would have refilled (at
+//!     most one second), so a flood of refused requests costs one round trip per batch too.
+//!     Refusing early is safe: the tokens stay in the bucket for whoever asks next.
+//!   - Guarantee: every admitted request spent a token the cache handed out, each token is
+//!     handed out once (the script is atomic), and held tokens are never copied, so all
+//!     replicas together never admit more than the bucket's capacity plus its refill since it
+//!     was created. Over a shorter interval they may also spend what they held when it began
+//!     (at most one batch per replica, already taken from the bucket but not yet spent while the
+//!     bucket refilled behind it).
+//!   - Not done: evaluating the per-IP and per-(token, IP) HTTP buckets in one script. The two
+//!     checks happen at different points of a request (the token is known only after
+//!     authentication), and with batches each bucket is asked about 20 times a second at most,
+//!     so joining the rare refills would save little for a second code path.
 //! - Connection caps are leases (`Cache::acquire_lease`) in the scopes `gw:tcp:global`,
 //!   `gw:tcp:ip:<ip>` (taken at accept, before authentication) and `gw:tcp:tok:<t>` (after it).
 //!   Sessions renew them every third of `lease_ttl_secs` and release them when they end; a
@@ -19,18 +49,25 @@
 //!
 //! Every cache call is bounded by `cache_timeout_ms`; a failure or timeout opens a breaker for
 //! `cache_retry_after_ms` during which the cache is not asked at all and the failure rules apply
-//! at once, so an outage costs each player one short wait, not one per request. Cache errors
-//! are logged at most once per second per kind, so an outage does not flood logs either.
+//! at once, so an outage costs each player one short wait, not one per request (requests that
+//! need a refill check the breaker before queueing behind one). Cache errors are logged at most
+//! once per second per kind, so an outage does not flood logs either.
+
+mod leased;
+mod local;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cache::{Cache, CacheError, LeaseGuard, TokenBucket, take_bucket_token};
+use self::leased::{Ask, LeasedBuckets, Shape, Take};
+use self::local::LocalBuckets;
+use crate::cache::{Cache, CacheError, LeaseGuard};
 use crate::domain::InstanceId;
 use crate::gateway::config::Config;
 use crate::gateway::verified::Authorized;
@@ -68,49 +105,12 @@ impl BucketKey {
     }
 }
 
-/// Token buckets kept in this process, used when the cache is in process too (the memory
-/// backend, whose keys nothing outside this gateway could see): the same arithmetic as
-/// `Cache::rate_limit` and the same forgetting rule (a bucket is dropped once it would be full
-/// again), without building key strings or crossing the seam. Expired buckets are swept at
-/// most once a second.
-#[derive(Default)]
-struct LocalBuckets {
-    state: Mutex<LocalState>,
-}
-
-#[derive(Default)]
-struct LocalState {
-    /// Each bucket with the Unix millisecond from which it counts as full (forgotten).
-    buckets: HashMap<BucketKey, (TokenBucket, i64)>,
-    next_sweep_ms: i64,
-}
-
-impl LocalBuckets {
-    fn take(&self, key: BucketKey, capacity: u32, refill_per_sec: f64, now_ms: i64) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if now_ms >= state.next_sweep_ms {
-            state.buckets.retain(|_, (_, forget_at)| *forget_at > now_ms);
-            state.next_sweep_ms = now_ms.saturating_add(1000);
-        }
-        let step = |previous: Option<TokenBucket>| {
-            let (bucket, decision, keep_ms) = take_bucket_token(previous, capacity, refill_per_sec, now_ms);
-            let forget_at = now_ms.saturating_add(i64::try_from(keep_ms).unwrap_or(i64::MAX));
-            ((bucket, forget_at), decision.allowed)
-        };
-        match state.buckets.entry(key) {
-            Entry::Occupied(mut occupied) => {
-                let (bucket, forget_at) = *occupied.get();
-                let (next, allowed) = step((forget_at > now_ms).then_some(bucket));
-                *occupied.get_mut() = next;
-                allowed
-            }
-            Entry::Vacant(vacant) => {
-                let (next, allowed) = step(None);
-                vacant.insert(next);
-                allowed
-            }
-        }
-    }
+/// Where the token buckets are kept (see the module docs).
+enum Buckets {
+    /// In this process: the cache is in process too.
+    Local(LocalBuckets),
+    /// In the cache, with tokens leased here in batches.
+    Leased(LeasedBuckets),
 }
 
 /// Logs a cache failure at most once per second.
@@ -172,8 +172,7 @@ impl Leases {
 /// Rate limits, caps and liveness of one gateway.
 pub(crate) struct Limits {
     cache: Cache,
-    /// Buckets kept here instead of in the cache, when the cache is in process.
-    local: Option<LocalBuckets>,
+    buckets: Buckets,
     cfg: LimitSettings,
     liveness: Mutex<HashMap<InstanceId, (bool, Instant)>>,
     rate_log: LogThrottle,
@@ -184,10 +183,10 @@ pub(crate) struct Limits {
 }
 
 struct LimitSettings {
-    http_ip: (f64, u32),
-    http_token: (f64, u32),
-    tcp_ip: (f64, u32),
-    tcp_token: (f64, u32),
+    http_ip: Shape,
+    http_token: Shape,
+    tcp_ip: Shape,
+    tcp_token: Shape,
     tcp_max_conns: u32,
     tcp_max_conns_per_ip: u32,
     tcp_max_conns_per_token: u32,
@@ -201,14 +200,30 @@ struct LimitSettings {
 
 impl Limits {
     pub(crate) fn new(cache: Cache, cfg: &Config) -> Self {
+        let buckets = if cache.is_in_process() {
+            Buckets::Local(LocalBuckets::default())
+        } else {
+            Buckets::Leased(LeasedBuckets::default())
+        };
+        Self::with_buckets(cache, buckets, cfg)
+    }
+
+    /// Limits that lease tokens from the cache whatever the backend (tests run the leasing path
+    /// on the memory cache too).
+    #[cfg(test)]
+    fn leasing(cache: Cache, cfg: &Config) -> Self {
+        Self::with_buckets(cache, Buckets::Leased(LeasedBuckets::default()), cfg)
+    }
+
+    fn with_buckets(cache: Cache, buckets: Buckets, cfg: &Config) -> Self {
         Self {
-            local: cache.is_in_process().then(LocalBuckets::default),
             cache,
+            buckets,
             cfg: LimitSettings {
-                http_ip: (cfg.http_ip_rate, cfg.http_ip_burst),
-                http_token: (cfg.http_token_rate, cfg.http_token_burst),
-                tcp_ip: (cfg.tcp_ip_rate, cfg.tcp_ip_burst),
-                tcp_token: (cfg.tcp_token_rate, cfg.tcp_token_burst),
+                http_ip: Shape::new(cfg.http_ip_rate, cfg.http_ip_burst),
+                http_token: Shape::new(cfg.http_token_rate, cfg.http_token_burst),
+                tcp_ip: Shape::new(cfg.tcp_ip_rate, cfg.tcp_ip_burst),
+                tcp_token: Shape::new(cfg.tcp_token_rate, cfg.tcp_token_burst),
                 tcp_max_conns: cfg.tcp_max_conns,
                 tcp_max_conns_per_ip: cfg.tcp_max_conns_per_ip,
                 tcp_max_conns_per_token: cfg.tcp_max_conns_per_token,
@@ -227,10 +242,14 @@ impl Limits {
         }
     }
 
+    /// True while the breaker keeps the cache from being asked (after a failure).
+    fn breaker_open(&self) -> bool {
+        chrono::Utc::now().timestamp_millis() < self.skip_cache_until_ms.load(Ordering::Relaxed)
+    }
+
     /// Runs one cache call under the timeout and the breaker.
     async fn guarded<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Result<T, CacheError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        if now < self.skip_cache_until_ms.load(Ordering::Relaxed) {
+        if self.breaker_open() {
             return Err(CacheError::Unavailable("skipped after a recent cache failure".to_owned()));
         }
         let outcome = match tokio::time::timeout(self.cfg.cache_timeout, call).await {
@@ -244,16 +263,35 @@ impl Limits {
         outcome
     }
 
-    async fn bucket(&self, key: impl FnOnce() -> BucketKey, (rate, burst): (f64, u32)) -> bool {
-        if burst == 0 || !rate.is_finite() || rate <= 0.0 {
+    async fn bucket(&self, key: impl FnOnce() -> BucketKey, shape: Shape) -> bool {
+        if !shape.enabled() {
             return true;
         }
         let key = key();
-        if let Some(local) = &self.local {
-            return local.take(key, burst, rate, chrono::Utc::now().timestamp_millis());
+        match &self.buckets {
+            Buckets::Local(local) => local.take(key, shape.burst, shape.rate, chrono::Utc::now().timestamp_millis()),
+            Buckets::Leased(leased) => self.leased_token(leased, key, shape).await,
         }
-        match self.guarded(self.cache.rate_limit(&key.cache_name(), burst, rate)).await {
-            Ok(decision) => decision.allowed,
+    }
+
+    /// Spends a token this replica holds for the bucket, asking the cache for a batch when none
+    /// is left (one request per bucket at a time; see the module docs).
+    async fn leased_token(&self, leased: &LeasedBuckets, key: BucketKey, shape: Shape) -> bool {
+        let refill = match leased.take(key, Instant::now()) {
+            Take::Decided(allowed) => return allowed,
+            Take::Refill(refill) => refill,
+        };
+        if self.breaker_open() {
+            // The failure rules at once, without queueing on the refill lock for nothing.
+            return self.cfg.limits_fail_open;
+        }
+        let _refilling = refill.lock().await;
+        let want = match leased.ask(key, shape, Instant::now()) {
+            Ask::Decided(allowed) => return allowed,
+            Ask::Tokens(want) => want,
+        };
+        match self.guarded(self.cache.take_tokens(&key.cache_name(), shape.burst, shape.rate, want)).await {
+            Ok(grant) => leased.deposit(key, shape, want, grant, Instant::now()),
             Err(error) => {
                 self.rate_log.warn("rate limit", &error);
                 self.cfg.limits_fail_open
@@ -377,46 +415,5 @@ impl Limits {
         }
         entries.insert(instance_id, (live, checked));
         checked
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_buckets_follow_the_cache_arithmetic_and_forget_full_buckets() {
-        let local = LocalBuckets::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let key = BucketKey::HttpIp(ip);
-        assert!(local.take(key, 2, 1.0, 10_000));
-        assert!(local.take(key, 2, 1.0, 10_000));
-        assert!(!local.take(key, 2, 1.0, 10_250), "empty");
-        assert!(local.take(BucketKey::TcpIp(ip), 2, 1.0, 10_250), "buckets are per kind");
-        assert!(local.take(key, 2, 1.0, 11_000), "refilled one token");
-        // Long after the bucket is full again it is swept away.
-        assert!(local.take(BucketKey::HttpIp("192.0.2.2".parse().unwrap()), 2, 1.0, 100_000));
-        let state = local.state.lock().unwrap();
-        assert_eq!(state.buckets.len(), 1);
-    }
-
-    #[test]
-    fn cache_names_keep_their_documented_shape() {
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let digest = token_digest("payload.signature");
-        assert_eq!(BucketKey::HttpIp(ip).cache_name(), "gw:http:ip:192.0.2.1");
-        assert_eq!(
-            BucketKey::TcpToken(digest, ip).cache_name(),
-            format!("gw:tcp:tok:{}:ip:192.0.2.1", hex::encode(digest))
-        );
-    }
-
-    #[test]
-    fn token_digest_is_a_short_hash_not_the_token() {
-        let key = hex::encode(token_digest("payload.signature"));
-        assert_eq!(key.len(), 32);
-        assert!(!key.contains("payload"));
-        assert_eq!(token_digest("payload.signature"), token_digest("payload.signature"));
-        assert_ne!(token_digest("payload.signature"), token_digest("payload.signaturf"));
     }
 }

@@ -1,10 +1,12 @@
--- Token bucket (same arithmetic as MemoryCache's `take_token`).
--- KEYS[1] bucket hash {tokens, ts}; ARGV capacity (>= 1), refill per second (> 0), now (ms).
--- Returns {allowed 0|1, whole tokens left, retry after (ms)}.
+-- Token bucket (same arithmetic as MemoryCache's `take_tokens`): takes up to `want` tokens.
+-- KEYS[1] bucket hash {tokens, ts}; ARGV capacity (>= 1), refill per second (> 0), now (ms),
+-- want (>= 1).
+-- Returns {tokens granted, whole tokens left, retry after (ms) when fewer than `want` were granted}.
 local MAX_TTL = 366 * 24 * 3600 * 1000
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
+local want = math.max(tonumber(ARGV[4]), 1)
 local stored = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(stored[1])
 local stamp = tonumber(stored[2])
@@ -18,15 +20,13 @@ if now > stamp then
   stamp = now
 end
 tokens = math.min(tokens, capacity)
-local allowed = 0
+local granted = math.max(math.min(math.floor(tokens), want), 0)
+tokens = tokens - granted
 local retry = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
+if granted < want then
   retry = math.min(math.ceil((1 - tokens) / rate * 1000), MAX_TTL)
 end
 local keep = math.min(math.ceil((capacity - tokens) / rate * 1000) + 1000, MAX_TTL)
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.0f', stamp))
 redis.call('PEXPIRE', KEYS[1], keep)
-return {allowed, math.floor(tokens), retry}
+return {granted, math.floor(tokens), retry}
