@@ -31,8 +31,14 @@ pub(crate) struct Span {
 }
 
 impl Span {
+    /// The range `part` takes in `base`. httparse hands out slices of the parsed buffer, except
+    /// that an empty part (a missing reason phrase, an empty value) may point elsewhere: such
+    /// a part is an empty span.
     fn of(base: &[u8], part: &[u8]) -> Self {
-        let start = part.as_ptr() as usize - base.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        if part.is_empty() || start > base.len() || base.len() - start < part.len() {
+            return Self::default();
+        }
         // Heads are at most MAX_HEAD_BYTES long, so offsets fit.
         Self { start: start as u32, end: (start + part.len()) as u32 }
     }
@@ -697,5 +703,62 @@ mod tests {
         let (result, decoded, done) = decode_all(&out);
         assert!(result.is_ok() && done);
         assert_eq!(decoded, vec![b'a'; 26]);
+    }
+
+    /// Mutates `seed` at random: flips, inserts, deletes and duplicates bytes.
+    fn mutate(seed: &[u8], rng: &mut impl rand::Rng) -> Vec<u8> {
+        let mut bytes = seed.to_vec();
+        for _ in 0..rng.random_range(1..8) {
+            let at = rng.random_range(0..=bytes.len());
+            match rng.random_range(0..5) {
+                0 if at < bytes.len() => bytes[at] = rng.random(),
+                1 => bytes.insert(at, *b"\r\n:; ,\t0aZ\x00\x7f\xff".get(rng.random_range(0..13)).unwrap_or(&b'x')),
+                2 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                3 => {
+                    let end = (at + rng.random_range(0..16)).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    bytes.splice(at..at, copy);
+                }
+                _ => {}
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn mutated_heads_and_chunks_never_panic() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        let request = b"POST http://h/p?q=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade, X-A\r\n\
+            Upgrade: websocket\r\nContent-Length: 3\r\nCookie: a=1; FCTF_Auth_Token=t\r\nExpect: 100-continue\r\n\
+            Transfer-Encoding: chunked\r\n\r\n";
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\
+            Connection: close, X-B\r\nSet-Cookie: a=1\r\nContent-Type: text/html\r\n\r\n";
+        let chunks = b"5;a=b\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n";
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let mutated = mutate(request, &mut rng);
+            if let Ok(Some(head)) = RequestHead::parse(&mut BytesMut::from(&mutated[..])) {
+                parsed += 1;
+                let _ = (head.method(), head.path_and_query(), head.upgrade(), head.is_head(), head.expect_continue);
+                let _ = head.fields.connection_named();
+                for header in head.fields.headers() {
+                    let _ = (head.fields.name(header), head.fields.value(header), head.fields.line(header));
+                }
+            }
+            let mutated = mutate(response, &mut rng);
+            if let Ok(Some(head)) = ResponseHead::parse(&mut BytesMut::from(&mutated[..]), rng.random()) {
+                let _ = (head.reason(), head.fields.connection_named(), head.fields.framing);
+            }
+            let mutated = mutate(chunks, &mut rng);
+            let mut decoder = ChunkedDecoder::default();
+            let mut data = 0;
+            if let Ok(consumed) = decoder.decode(&mutated, |piece| data += piece.len()) {
+                assert!(consumed <= mutated.len() && data <= mutated.len());
+            }
+        }
+        assert!(parsed > 1000, "the mutations keep many heads valid ({parsed})");
     }
 }

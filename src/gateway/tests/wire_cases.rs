@@ -228,3 +228,41 @@ async fn upstream_connections_closed_while_idle_are_replaced() {
     assert_eq!(status_of(&read_response(&mut stream).await), 200);
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn mutated_requests_get_an_answer_or_a_close_and_the_gateway_stays_up() {
+    use rand::{Rng as _, SeedableRng as _};
+    let (gateway, token) = gateway_and_token().await;
+    let seed = format!(
+        "POST /echo?x=1 HTTP/1.1\r\nHost: x\r\nCookie: a=1; FCTF_Auth_Token={token}\r\nContent-Length: 4\r\n\
+         Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xfc7f);
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..300 {
+        let mut bytes = seed.clone().into_bytes();
+        for _ in 0..rng.random_range(1..6) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = rng.random(),
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, *b"\r\n: ;\x00".get(rng.random_range(0..6)).unwrap()),
+            }
+        }
+        let mut stream = TcpStream::connect(gateway.http).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        stream.shutdown().await.unwrap();
+        let answer = read_to_close(&mut stream).await;
+        if !answer.is_empty() {
+            assert!(answer.starts_with("HTTP/1.1 "), "{answer:?}");
+            let status = status_of(&answer);
+            assert!(matches!(status, 200 | 302 | 400 | 401 | 413 | 431 | 502), "{status}: {answer:?}");
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+    }
+    assert!(statuses.contains_key(&200) && statuses.contains_key(&400), "{statuses:?}");
+    let health = raw_http(gateway.http, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status_of(&health), 200);
+}
