@@ -6,12 +6,15 @@
 //! HTTP/1.1 client. Bytes already read past a head come first, and bytes waiting to be written
 //! (the head going the same way) leave with the first piece of the body, so a small response
 //! takes one write. The request side is limited to `http_max_body_bytes` (a chunked body that
-//! declared nothing is stopped as soon as it passes the limit).
+//! declared nothing is stopped as soon as it passes the limit). A source silent for longer than
+//! `upstream_response_timeout_secs` ends the copy (nginx's `client_body_timeout` and
+//! `proxy_read_timeout`), so a client trickling a body cannot hold an upstream connection open
+//! forever.
 
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -72,6 +75,8 @@ pub(crate) struct BodyCopy<'a, R, W> {
     pub(crate) pending: &'a mut BytesMut,
     pub(crate) read_size: usize,
     pub(crate) limit: u64,
+    /// The longest the source may stay silent.
+    pub(crate) idle_timeout: Duration,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
@@ -101,7 +106,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> BodyCopy<'_, R, W> {
     async fn fill(&mut self, want: u64) -> Result<bool, CopyError> {
         let want = usize::try_from(want).unwrap_or(usize::MAX).clamp(MIN_READ, self.read_size.max(MIN_READ));
         self.buffer.reserve(want);
-        let read = self.source.read_buf(self.buffer).await.map_err(CopyError::Read)?;
+        let read = match tokio::time::timeout(self.idle_timeout, self.source.read_buf(self.buffer)).await {
+            Ok(read) => read.map_err(CopyError::Read)?,
+            Err(_elapsed) => return Err(CopyError::Read(io::ErrorKind::TimedOut.into())),
+        };
         Ok(read > 0)
     }
 
@@ -275,6 +283,7 @@ mod tests {
             pending: &mut pending,
             read_size: 7,
             limit,
+            idle_timeout: Duration::from_secs(5),
         }
         .run(framing, out)
         .await;

@@ -55,7 +55,8 @@ pub struct Config {
     pub http_token_burst: u32,
     /// Time to connect to an upstream.
     pub upstream_connect_timeout_secs: u64,
-    /// Time an upstream gets to answer with response headers.
+    /// Time an upstream gets to answer with response headers; also the longest silence of a
+    /// client or an upstream while a body is relayed.
     pub upstream_response_timeout_secs: u64,
     /// Idle upstream connections kept per upstream.
     pub upstream_max_idle_per_host: usize,

@@ -36,6 +36,9 @@ pub enum Error {
     /// The request cannot be proxied (e.g. an unusable URI, malformed framing).
     #[error("bad request")]
     BadRequest,
+    /// The client stopped sending its request body.
+    #[error("request timeout")]
+    RequestTimeout,
     /// The request head is over the size or header count limit.
     #[error("request header fields too large")]
     HeadTooLarge,
@@ -51,6 +54,7 @@ impl Error {
             Self::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }

@@ -114,6 +114,7 @@ pub(crate) async fn forward(
                 pending: &mut pending,
                 read_size: BODY_READ_SIZE,
                 limit: shared.cfg.http_max_body_bytes,
+                idle_timeout: wait,
             }
             .run(head.fields.framing, out_for(head.fields.framing))
             .await;
@@ -121,6 +122,9 @@ pub(crate) async fn forward(
                 Ok(bytes) => record.bytes_in = bytes,
                 Err(CopyError::TooLarge) => return Err(Failure::new(Error::BodyTooLarge, BodyState::Partial)),
                 Err(CopyError::Malformed) => return Err(Failure::new(Error::BadRequest, BodyState::Partial)),
+                Err(CopyError::Read(error)) if error.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(Failure::new(Error::RequestTimeout, BodyState::Partial));
+                }
                 Err(CopyError::Read(_)) => return Ok(Next::Close),
                 Err(CopyError::Write(error)) => {
                     tracing::debug!(upstream = %authority, %error, "upstream dropped the request body");
@@ -174,6 +178,7 @@ pub(crate) async fn forward(
         pending: &mut out,
         read_size: BODY_READ_SIZE,
         limit: u64::MAX,
+        idle_timeout: wait,
     }
     .run(response.fields.framing, out_framing)
     .await;

@@ -266,3 +266,18 @@ async fn mutated_requests_get_an_answer_or_a_close_and_the_gateway_stays_up() {
     let health = raw_http(gateway.http, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status_of(&health), 200);
 }
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_ends_the_request() {
+    let upstream = http_upstream().await;
+    let gateway = TestGateway::start(memory_cache().await.unwrap(), |cfg| cfg.upstream_response_timeout_secs = 1).await;
+    let token = gateway.mint_live(&upstream.to_string(), 600, 10).await;
+    let mut stream = TcpStream::connect(gateway.http).await.unwrap();
+    let head =
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\nCookie: FCTF_Auth_Token={token}\r\nContent-Length: 10\r\n\r\nabc");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let answer = read_to_close(&mut stream).await;
+    assert_eq!(status_of(&answer), 408, "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "closed after the idle timeout, not the test's");
+}
