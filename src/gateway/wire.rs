@@ -301,10 +301,15 @@ fn spans(base: &[u8], parsed: &[httparse::Header<'_>]) -> Vec<Header> {
     headers
 }
 
-fn parse_error(error: httparse::Error) -> HeadError {
-    match error {
-        httparse::Error::TooManyHeaders => HeadError::TooLarge,
-        _ => HeadError::Invalid,
+/// The length of a complete head from httparse's answer over `buffered` bytes; `None` while
+/// it is incomplete and may still fit.
+fn head_length(parsed: httparse::Result<usize>, buffered: usize) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(length)) if length <= MAX_HEAD_BYTES => Ok(Some(length)),
+        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) if buffered > MAX_HEAD_BYTES => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(_) => Err(HeadError::Invalid),
     }
 }
 
@@ -326,15 +331,9 @@ impl RequestHead {
     pub(crate) fn parse(buffer: &mut BytesMut) -> Result<Option<Self>, HeadError> {
         let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut []);
-        let length = match request.parse_with_uninit_headers(buffer, &mut storage) {
-            Ok(httparse::Status::Complete(length)) => length,
-            Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(error) => return Err(parse_error(error)),
+        let Some(length) = head_length(request.parse_with_uninit_headers(buffer, &mut storage), buffer.len())? else {
+            return Ok(None);
         };
-        if length > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
-        }
         let base: &[u8] = buffer;
         let (Some(method), Some(target)) = (request.method, request.path) else { return Err(HeadError::Invalid) };
         let method = Span::of(base, method.as_bytes());
@@ -402,15 +401,7 @@ impl ResponseHead {
     pub(crate) fn parse(buffer: &mut BytesMut, request_head: bool) -> Result<Option<Self>, HeadError> {
         let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut storage);
-        let length = match response.parse(buffer) {
-            Ok(httparse::Status::Complete(length)) => length,
-            Ok(httparse::Status::Partial) if buffer.len() > MAX_HEAD_BYTES => return Err(HeadError::TooLarge),
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(error) => return Err(parse_error(error)),
-        };
-        if length > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
-        }
+        let Some(length) = head_length(response.parse(buffer), buffer.len())? else { return Ok(None) };
         let base: &[u8] = buffer;
         let Some(status) = response.code else { return Err(HeadError::Invalid) };
         let reason = response.reason.map_or(Span::default(), |reason| Span::of(base, reason.as_bytes()));

@@ -107,6 +107,11 @@ impl TestGateway {
         &self.secret
     }
 
+    /// `GET path` with the gateway cookie holding `token`.
+    pub(crate) async fn get_with_cookie(&self, path: &str, token: &str) -> reqwest::Response {
+        client().get(self.url(path)).header(header::COOKIE, format!("FCTF_Auth_Token={token}")).send().await.unwrap()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }

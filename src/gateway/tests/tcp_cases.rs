@@ -236,15 +236,8 @@ pub(crate) async fn dedicated_io_threads_serve_and_stop(cache: Cache) {
     })
     .await;
     let token = gateway.mint_live(&upstream.to_string(), 600, 25).await;
-    let client = client();
     for _ in 0..20 {
-        let response = client
-            .get(gateway.url("/"))
-            .header(http::header::COOKIE, format!("FCTF_Auth_Token={token}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(gateway.get_with_cookie("/", &token).await.status(), 200);
     }
     let tcp_token = gateway.mint_live(&echo.to_string(), 600, 26).await;
     let mut session = authenticate(&gateway, &tcp_token).await;

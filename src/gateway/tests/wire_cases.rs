@@ -144,12 +144,7 @@ async fn close_delimited_responses_are_rechunked_for_http_1_1() {
     let upstream = scripted_upstream(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello until close").await;
     let gateway = TestGateway::start(memory_cache().await.unwrap(), |_| {}).await;
     let token = gateway.mint_live(&upstream.to_string(), 600, 8).await;
-    let response = client()
-        .get(gateway.url("/"))
-        .header(http::header::COOKIE, format!("FCTF_Auth_Token={token}"))
-        .send()
-        .await
-        .unwrap();
+    let response = gateway.get_with_cookie("/", &token).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()[http::header::TRANSFER_ENCODING], "chunked");
     assert_eq!(response.text().await.unwrap(), "hello until close");
