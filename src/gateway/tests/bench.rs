@@ -2,7 +2,8 @@
 //!
 //! `bench_gateway_against_nginx_and_direct`: the gateway against nginx as a reverse proxy to the
 //! same upstream, and against the upstream directly, measured with wrk on loopback; then TCP
-//! relay throughput against a direct connection. Every row is measured in several rounds that
+//! relay throughput against a direct connection (plaintext, then TLS clients with a few copy buffer
+//! sizes). Every row is measured in several rounds that
 //! alternate between the contenders (the machine is shared, so load drifts) and the medians are
 //! shown, with the per-round ratios. Besides wrk's throughput and latency, each row shows the
 //! CPU time the proxy under test spent per request (from `/proc/<pid>/stat`).
@@ -16,16 +17,20 @@
 //! upstream keep-alive, buffers that hold a 64 KiB answer and no access log; the gateway runs
 //! with no log subscriber, in three variants: limits off, limits on over the memory cache, and
 //! (with FCTF_TEST_REDIS_URL) limits on over Redis. Prints figures and ratios, asserts nothing
-//! about speed.
+//! about speed. FCTF_BENCH_TCP_ONLY=1 runs only the TCP relay part (no nginx or wrk needed).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use super::harness::*;
+use super::tls_cases::{connector, test_cert};
 use crate::cache::Cache;
 
 const WRK_CONNECTIONS: &str = "64";
@@ -257,6 +262,14 @@ fn print_row(name: &str, figures: WrkFigures, nginx: WrkFigures, direct: WrkFigu
 }
 
 async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
+    start_variant_with(cache, limits, |_| {}).await
+}
+
+async fn start_variant_with(
+    cache: Cache,
+    limits: bool,
+    tweak: impl FnOnce(&mut crate::gateway::Config),
+) -> TestGateway {
     TestGateway::start(cache, |cfg| {
         if limits {
             // On, but high enough that wrk is never refused: measures the limiter's cost.
@@ -270,6 +283,7 @@ async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
         }
         cfg.upstream_max_idle_per_host = 256;
         cfg.io_threads = env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)) as usize;
+        tweak(cfg);
     })
     .await
 }
@@ -349,6 +363,11 @@ const WORKERS: u32 = 2;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: needs nginx and wrk; run benches/gateway.sh (release build)"]
 async fn bench_gateway_against_nginx_and_direct() {
+    if std::env::var("FCTF_BENCH_TCP_ONLY").is_ok() {
+        let gateway = start_variant(memory_cache().await.unwrap(), false).await;
+        tcp_throughput(&gateway, env_number("FCTF_BENCH_ROUNDS", 3).max(1)).await;
+        return;
+    }
     let (upstream_nginx, upstream) = start_upstream_nginx().await;
     let (proxy_nginx, proxy) = start_proxy_nginx(WORKERS, upstream, &[]).await;
 
@@ -440,7 +459,7 @@ async fn counting_upstream() -> SocketAddr {
     addr
 }
 
-async fn push(mut stream: TcpStream, bytes: u64) -> u64 {
+async fn push<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bytes: u64) -> u64 {
     let chunk = vec![7_u8; 64 * 1024];
     let mut sent = 0;
     while sent < bytes {
@@ -461,11 +480,22 @@ async fn through_gateway(gateway: &TestGateway, token: &str) -> TcpStream {
     stream
 }
 
+async fn through_gateway_tls(gateway: &TestGateway, token: &str, connector: &TlsConnector) -> TlsStream<TcpStream> {
+    let stream = TcpStream::connect(gateway.tcp).await.unwrap();
+    let server_name = ServerName::try_from("localhost").unwrap();
+    let mut stream = connector.connect(server_name, stream).await.unwrap();
+    read_until(&mut stream, "Please enter your token").await;
+    send_line(&mut stream, token).await;
+    read_until(&mut stream, "Access Granted! Connecting to challenge...\n").await;
+    stream
+}
+
 /// Megabytes per second of `streams` parallel pushes of `total` bytes, opened by `open`.
-async fn push_rate<F, Fut>(streams: u64, total: u64, open: F) -> f64
+async fn push_rate<F, Fut, S>(streams: u64, total: u64, open: F) -> f64
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = TcpStream>,
+    Fut: std::future::Future<Output = S>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let bytes = total / streams;
     let started = Instant::now();
@@ -492,16 +522,60 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
             relayed.push(push_rate(streams, total, || through_gateway(gateway, &token)).await);
         }
         let ratios: Vec<f64> = relayed.iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
-        let median_of = |values: &[f64]| {
-            let mut values = values.to_vec();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
         println!(
             "  {streams} stream(s), {} MiB total: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
             total / (1024 * 1024),
             median_of(&direct),
             median_of(&relayed),
+            median_of(&ratios),
+            ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
+        );
+    }
+    tls_throughput(upstream, rounds).await;
+}
+
+fn median_of(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// TLS clients go through the buffered copy: one stream through a gateway per copy buffer size
+/// (`tcp_copy_buf_bytes`), against a plaintext direct connection in the same rounds. The client
+/// encrypts in this process too, so the ratios are lower than plaintext ones; what they compare
+/// is the buffer sizes.
+async fn tls_throughput(upstream: SocketAddr, rounds: u64) {
+    let cert = test_cert();
+    let connector = connector(&cert);
+    let sizes = [16 * 1024, 32 * 1024, 128 * 1024, 512 * 1024];
+    let mut gateways = Vec::new();
+    for size in sizes {
+        let gateway = start_variant_with(memory_cache().await.unwrap(), false, |cfg| {
+            cfg.tls_cert_file = cert.cert_file.clone();
+            cfg.tls_key_file = cert.key_file.clone();
+            cfg.tcp_copy_buf_bytes = size;
+        })
+        .await;
+        let token = gateway.mint_live(&upstream.to_string(), 3600, 93).await;
+        gateways.push((gateway, token));
+    }
+    let total: u64 = 256 * 1024 * 1024;
+    let mut direct = Vec::new();
+    let mut relayed = vec![Vec::new(); sizes.len()];
+    for _ in 0..rounds {
+        direct.push(push_rate(1, total, || async { TcpStream::connect(upstream).await.unwrap() }).await);
+        for (index, (gateway, token)) in gateways.iter().enumerate() {
+            relayed[index].push(push_rate(1, total, || through_gateway_tls(gateway, token, &connector)).await);
+        }
+    }
+    println!("TCP relay over TLS (client encrypts in-process), 1 stream, {} MiB, direct is plaintext", total >> 20);
+    for (index, size) in sizes.iter().enumerate() {
+        let ratios: Vec<f64> = relayed[index].iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
+        println!(
+            "  copy buffer {:>4} KiB: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
+            size / 1024,
+            median_of(&direct),
+            median_of(&relayed[index]),
             median_of(&ratios),
             ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
         );
