@@ -7,8 +7,7 @@
 //!    closes its side right after the token without a newline is accepted too. Bytes the client
 //!    sent after the newline are kept and forwarded first. 5. Verification and liveness, the
 //!    per-(token, IP) bucket and the per-token lease. 6. Dial with a timeout, relay until either
-//!    side closes, `exp` passes, the instance stops or the drain deadline passes ([`relay`]:
-//!    splice(2) for plaintext clients, a buffered copy for TLS ones).
+//!    side closes, `exp` passes, the instance stops or the drain deadline passes ([`relay`]).
 //!
 //! Only events, sizes and reasons are logged, never the token or relayed bytes.
 

@@ -2,8 +2,8 @@
 //!
 //! `bench_gateway_against_nginx_and_direct`: the gateway against nginx as a reverse proxy to the
 //! same upstream, and against the upstream directly, measured with wrk on loopback; then TCP
-//! relay throughput against a direct connection (plaintext, then TLS clients with a few copy buffer
-//! sizes). Every row is measured in several rounds that
+//! relay throughput against a direct connection (then one stream per largest relay buffer, for
+//! plaintext and TLS clients). Every row is measured in several rounds that
 //! alternate between the contenders (the machine is shared, so load drifts) and the medians are
 //! shown, with the per-round ratios. Besides wrk's throughput and latency, each row shows the
 //! CPU time the proxy under test spent per request (from `/proc/<pid>/stat`).
@@ -531,7 +531,8 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
             ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
         );
     }
-    tls_throughput(upstream, rounds).await;
+    buffer_size_throughput(upstream, rounds, false).await;
+    buffer_size_throughput(upstream, rounds, true).await;
 }
 
 fn median_of(values: &[f64]) -> f64 {
@@ -540,19 +541,20 @@ fn median_of(values: &[f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// TLS clients go through the buffered copy: one stream through a gateway per copy buffer size
-/// (`tcp_copy_buf_bytes`), against a plaintext direct connection in the same rounds. The client
-/// encrypts in this process too, so the ratios are lower than plaintext ones; what they compare
-/// is the buffer sizes.
-async fn tls_throughput(upstream: SocketAddr, rounds: u64) {
+/// One stream per largest relay buffer (`tcp_copy_buf_bytes`), each through its own gateway,
+/// plaintext or TLS clients, against a plaintext direct connection in the same rounds. A TLS
+/// client encrypts in this process too, so its ratios are lower; what they compare is the sizes.
+async fn buffer_size_throughput(upstream: SocketAddr, rounds: u64, tls: bool) {
     let cert = test_cert();
     let connector = connector(&cert);
-    let sizes = [16 * 1024, 32 * 1024, 128 * 1024, 512 * 1024];
+    let sizes = [32 * 1024, 256 * 1024, 1024 * 1024];
     let mut gateways = Vec::new();
     for size in sizes {
         let gateway = start_variant_with(memory_cache().await.unwrap(), false, |cfg| {
-            cfg.tls_cert_file = cert.cert_file.clone();
-            cfg.tls_key_file = cert.key_file.clone();
+            if tls {
+                cfg.tls_cert_file = cert.cert_file.clone();
+                cfg.tls_key_file = cert.key_file.clone();
+            }
             cfg.tcp_copy_buf_bytes = size;
         })
         .await;
@@ -565,14 +567,20 @@ async fn tls_throughput(upstream: SocketAddr, rounds: u64) {
     for _ in 0..rounds {
         direct.push(push_rate(1, total, || async { TcpStream::connect(upstream).await.unwrap() }).await);
         for (index, (gateway, token)) in gateways.iter().enumerate() {
-            relayed[index].push(push_rate(1, total, || through_gateway_tls(gateway, token, &connector)).await);
+            let rate = if tls {
+                push_rate(1, total, || through_gateway_tls(gateway, token, &connector)).await
+            } else {
+                push_rate(1, total, || through_gateway(gateway, token)).await
+            };
+            relayed[index].push(rate);
         }
     }
-    println!("TCP relay over TLS (client encrypts in-process), 1 stream, {} MiB, direct is plaintext", total >> 20);
+    let clients = if tls { "TLS clients (encrypting in-process)" } else { "plaintext clients" };
+    println!("TCP relay by largest buffer, {clients}, 1 stream, {} MiB, direct is plaintext", total >> 20);
     for (index, size) in sizes.iter().enumerate() {
         let ratios: Vec<f64> = relayed[index].iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
         println!(
-            "  copy buffer {:>4} KiB: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
+            "  up to {:>4} KiB: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
             size / 1024,
             median_of(&direct),
             median_of(&relayed[index]),

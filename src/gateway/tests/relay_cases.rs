@@ -1,7 +1,7 @@
-//! The relay on its own (`gateway::relay`), between loopback socket pairs: the plaintext client
-//! path (splice) and the TLS client path (buffered copy, with the production acceptor), each for
-//! integrity under load in both directions at once, half-close either way, either side closing
-//! first, and a cut. No cache is involved, so these run once rather than per backend.
+//! The relay on its own (`gateway::relay`), between loopback socket pairs, with plaintext and
+//! with TLS clients (through the production acceptor): integrity under load in both directions at
+//! once (with buffers growing to their maximum), half-close either way, either side closing first,
+//! an upstream reset, and a cut. No cache is involved, so these run once rather than per backend.
 
 use std::io;
 use std::path::Path;
@@ -79,7 +79,7 @@ fn spawn_relay(mut client: ClientStream, mut upstream: TcpStream) -> (oneshot::S
     let relay = tokio::spawn(async move {
         let mut moved = Moved::default();
         let result = tokio::select! {
-            result = relay(&mut client, &mut upstream, 16 * 1024, &mut moved) => Some(result),
+            result = relay(&mut client, &mut upstream, 256 * 1024, &mut moved) => Some(result),
             _ = cut_signal => None,
         };
         Outcome { result, moved }
