@@ -9,14 +9,22 @@
 //! it, up to `max_buffer` (`gateway.tcp_copy_buf_bytes`): an interactive session (a shell, a
 //! prompt) keeps 16 KiB per direction, a bulk transfer soon moves up to the maximum per syscall,
 //! which is what the relay's cost per byte depends on. On the loopback benchmark
-//! (`tests::bench`), a 256 KiB maximum relays 1.1–1.3 times as fast as a fixed 32 KiB buffer.
+//! (`tests::bench`, one stream) the relay reached 0.52 of a direct connection with 32 KiB, 0.62
+//! with 256 KiB (the default) and 0.63–0.71 with 1 MiB, which would double the memory of a bulk
+//! session again.
+//!
+//! **What bounds the ratio.** On loopback the relay adds a second TCP connection, and the kernel
+//! work of a TCP hop, not the copies, is most of its cost: the whole benchmark process spends
+//! about 280 ms of CPU per GB direct and about 530 ms relayed. On a machine where client,
+//! upstream and gateway share two cores, throughput follows CPU per byte, so about 0.55 is what
+//! a user-space relay can reach there.
 //!
 //! **Why not splice(2).** Plaintext sessions were first relayed through a pipe per direction
-//! with splice(2) (no copy through user space). On the loopback benchmark it needed 15–25 % more
-//! CPU per byte than this copy, and ran slower with every pipe size tried (64 KiB to 1 MiB):
-//! the copies it saves are about a tenth of the relay's cost, the rest is the TCP stack, and
-//! spliced pages kept referenced across both sockets cost more wake-ups and softirq work than
-//! the copies did. It also costs two pipes (four descriptors) per session. It would have to be
+//! with splice(2) (no copy through user space; commit "gateway: relay module (splice(2) ...").
+//! On the loopback benchmark it needed 15–25 % more CPU per byte than this copy and ran slower
+//! with every pipe size tried (64 KiB to 1 MiB); its profile showed more softirq work and more
+//! context switches than the copy, which outweighed the copies saved (about a tenth of the
+//! relay's cost). It also takes two pipes (four descriptors) per session. It would have to be
 //! measured again between real network interfaces before being brought back.
 //!
 //! **Counting.** [`Moved`] counts the bytes *delivered* to each side (accepted by the

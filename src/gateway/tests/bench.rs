@@ -497,7 +497,19 @@ where
     Fut: std::future::Future<Output = S>,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    push_rate_and_cpu(streams, total, open).await.0
+}
+
+/// [`push_rate`], and the CPU milliseconds this process (client, upstream and gateway alike)
+/// spent per gigabyte meanwhile.
+async fn push_rate_and_cpu<F, Fut, S>(streams: u64, total: u64, open: F) -> (f64, f64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let bytes = total / streams;
+    let cpu_before = cpu_seconds(&[std::process::id()]);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..streams {
@@ -506,7 +518,10 @@ where
     for task in tasks {
         assert!(task.await.unwrap() >= bytes);
     }
-    (total as f64) / started.elapsed().as_secs_f64() / 1e6
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds(&[std::process::id()]);
+    let cpu = (cpu_after.0 + cpu_after.1) - (cpu_before.0 + cpu_before.1);
+    ((total as f64) / elapsed / 1e6, cpu * 1e3 / (total as f64 / 1e9))
 }
 
 async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
@@ -517,9 +532,16 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
     for streams in [1_u64, 8] {
         let mut direct = Vec::new();
         let mut relayed = Vec::new();
+        let mut direct_cpu = Vec::new();
+        let mut relayed_cpu = Vec::new();
         for _ in 0..rounds {
-            direct.push(push_rate(streams, total, || async { TcpStream::connect(upstream).await.unwrap() }).await);
-            relayed.push(push_rate(streams, total, || through_gateway(gateway, &token)).await);
+            let (rate, cpu) =
+                push_rate_and_cpu(streams, total, || async { TcpStream::connect(upstream).await.unwrap() }).await;
+            direct.push(rate);
+            direct_cpu.push(cpu);
+            let (rate, cpu) = push_rate_and_cpu(streams, total, || through_gateway(gateway, &token)).await;
+            relayed.push(rate);
+            relayed_cpu.push(cpu);
         }
         let ratios: Vec<f64> = relayed.iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
         println!(
@@ -529,6 +551,12 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
             median_of(&relayed),
             median_of(&ratios),
             ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
+        );
+        println!(
+            "  {:<32} CPU of the whole process per GB: direct {:>4.0} ms  via fctf {:>4.0} ms",
+            "",
+            median_of(&direct_cpu),
+            median_of(&relayed_cpu),
         );
     }
     buffer_size_throughput(upstream, rounds, false).await;
