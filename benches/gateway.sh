@@ -5,7 +5,8 @@
 # Prints figures; asserts nothing about speed.
 #
 #   benches/gateway.sh            the wrk comparison (FCTF_BENCH_ROUNDS, FCTF_BENCH_SECONDS,
-#                                 FCTF_BENCH_QUICK=1 for small responses without limits only)
+#                                 FCTF_BENCH_QUICK=1 for small responses without limits only,
+#                                 FCTF_BENCH_TCP_ONLY=1 for the TCP relay part alone)
 #   benches/gateway.sh callgrind  user-space instructions per request, fctf vs nginx, counted by
 #                                 callgrind (independent of the machine's load; needs valgrind)
 #

@@ -83,7 +83,8 @@ pub struct Config {
     pub tcp_max_token_line_bytes: usize,
     /// Time to connect to a TCP upstream.
     pub tcp_dial_timeout_secs: u64,
-    /// Buffer size of each direction of a TCP pipe.
+    /// Largest buffer of each direction of a TCP relay (buffers start at 16 KiB and double while
+    /// reads fill them).
     pub tcp_copy_buf_bytes: usize,
 
     /// Connection leases expire after this unless renewed (renewed every third of it).

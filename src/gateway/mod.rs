@@ -36,6 +36,7 @@ mod limits;
 mod metrics;
 mod proxy;
 mod proxy_protocol;
+mod relay;
 mod request;
 mod route;
 mod session;

@@ -7,7 +7,7 @@
 //!    closes its side right after the token without a newline is accepted too. Bytes the client
 //!    sent after the newline are kept and forwarded first. 5. Verification and liveness, the
 //!    per-(token, IP) bucket and the per-token lease. 6. Dial with a timeout, relay until either
-//!    side closes, `exp` passes, the instance stops or the drain deadline passes.
+//!    side closes, `exp` passes, the instance stops or the drain deadline passes ([`relay`]).
 //!
 //! Only events, sizes and reasons are logged, never the token or relayed bytes.
 
@@ -21,7 +21,8 @@ use tokio::net::TcpStream;
 
 use crate::domain::InstanceId;
 use crate::gateway::limits::{CapRefusal, Leases};
-use crate::gateway::session::{Counted, GaugeGuard, watch};
+use crate::gateway::relay::{Moved, relay};
+use crate::gateway::session::{GaugeGuard, watch};
 use crate::gateway::tls::{self, ClientStream};
 use crate::gateway::{Error, Shared};
 
@@ -173,16 +174,16 @@ async fn session(shared: &Shared, client: &mut ClientStream, ip: IpAddr, leases:
     log("auth_ok", None);
     let started = Instant::now();
     let buffer = shared.cfg.tcp_copy_buf_bytes;
-    let mut counted = Counted::new(client);
+    let mut moved = Moved::default();
     let reason = tokio::select! {
-        result = tokio::io::copy_bidirectional_with_sizes(&mut counted, &mut upstream, buffer, buffer) => match result {
-            Ok(_) => "closed",
+        result = relay(client, &mut upstream, buffer, &mut moved) => match result {
+            Ok(()) => "closed",
             Err(_) => "error",
         },
         cut = watch(shared, claims.exp, claims.instance_id, Some(&*leases)) => cut.as_str(),
     };
-    let bytes_in = counted.read + leftover.len() as u64;
-    let bytes_out = counted.written;
+    let bytes_in = moved.to_upstream + leftover.len() as u64;
+    let bytes_out = moved.to_client;
     shared.metrics.tcp_bytes_in.add(bytes_in);
     shared.metrics.tcp_bytes_out.add(bytes_out);
     tracing::info!(

@@ -2,7 +2,8 @@
 //!
 //! `bench_gateway_against_nginx_and_direct`: the gateway against nginx as a reverse proxy to the
 //! same upstream, and against the upstream directly, measured with wrk on loopback; then TCP
-//! relay throughput against a direct connection. Every row is measured in several rounds that
+//! relay throughput against a direct connection (then one stream per largest relay buffer, for
+//! plaintext and TLS clients). Every row is measured in several rounds that
 //! alternate between the contenders (the machine is shared, so load drifts) and the medians are
 //! shown, with the per-round ratios. Besides wrk's throughput and latency, each row shows the
 //! CPU time the proxy under test spent per request (from `/proc/<pid>/stat`).
@@ -16,16 +17,20 @@
 //! upstream keep-alive, buffers that hold a 64 KiB answer and no access log; the gateway runs
 //! with no log subscriber, in three variants: limits off, limits on over the memory cache, and
 //! (with FCTF_TEST_REDIS_URL) limits on over Redis. Prints figures and ratios, asserts nothing
-//! about speed.
+//! about speed. FCTF_BENCH_TCP_ONLY=1 runs only the TCP relay part (no nginx or wrk needed).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use super::harness::*;
+use super::tls_cases::{connector, test_cert};
 use crate::cache::Cache;
 
 const WRK_CONNECTIONS: &str = "64";
@@ -257,6 +262,14 @@ fn print_row(name: &str, figures: WrkFigures, nginx: WrkFigures, direct: WrkFigu
 }
 
 async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
+    start_variant_with(cache, limits, |_| {}).await
+}
+
+async fn start_variant_with(
+    cache: Cache,
+    limits: bool,
+    tweak: impl FnOnce(&mut crate::gateway::Config),
+) -> TestGateway {
     TestGateway::start(cache, |cfg| {
         if limits {
             // On, but high enough that wrk is never refused: measures the limiter's cost.
@@ -270,6 +283,7 @@ async fn start_variant(cache: Cache, limits: bool) -> TestGateway {
         }
         cfg.upstream_max_idle_per_host = 256;
         cfg.io_threads = env_number("FCTF_BENCH_IO_THREADS", u64::from(WORKERS)) as usize;
+        tweak(cfg);
     })
     .await
 }
@@ -349,6 +363,11 @@ const WORKERS: u32 = 2;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: needs nginx and wrk; run benches/gateway.sh (release build)"]
 async fn bench_gateway_against_nginx_and_direct() {
+    if std::env::var("FCTF_BENCH_TCP_ONLY").is_ok() {
+        let gateway = start_variant(memory_cache().await.unwrap(), false).await;
+        tcp_throughput(&gateway, env_number("FCTF_BENCH_ROUNDS", 3).max(1)).await;
+        return;
+    }
     let (upstream_nginx, upstream) = start_upstream_nginx().await;
     let (proxy_nginx, proxy) = start_proxy_nginx(WORKERS, upstream, &[]).await;
 
@@ -434,7 +453,7 @@ async fn counting_upstream() -> SocketAddr {
     addr
 }
 
-async fn push(mut stream: TcpStream, bytes: u64) -> u64 {
+async fn push<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, bytes: u64) -> u64 {
     let chunk = vec![7_u8; 64 * 1024];
     let mut sent = 0;
     while sent < bytes {
@@ -455,13 +474,36 @@ async fn through_gateway(gateway: &TestGateway, token: &str) -> TcpStream {
     stream
 }
 
+async fn through_gateway_tls(gateway: &TestGateway, token: &str, connector: &TlsConnector) -> TlsStream<TcpStream> {
+    let stream = TcpStream::connect(gateway.tcp).await.unwrap();
+    let server_name = ServerName::try_from("localhost").unwrap();
+    let mut stream = connector.connect(server_name, stream).await.unwrap();
+    read_until(&mut stream, "Please enter your token").await;
+    send_line(&mut stream, token).await;
+    read_until(&mut stream, "Access Granted! Connecting to challenge...\n").await;
+    stream
+}
+
 /// Megabytes per second of `streams` parallel pushes of `total` bytes, opened by `open`.
-async fn push_rate<F, Fut>(streams: u64, total: u64, open: F) -> f64
+async fn push_rate<F, Fut, S>(streams: u64, total: u64, open: F) -> f64
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = TcpStream>,
+    Fut: std::future::Future<Output = S>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    push_rate_and_cpu(streams, total, open).await.0
+}
+
+/// [`push_rate`], and the CPU milliseconds this process (client, upstream and gateway alike)
+/// spent per gigabyte meanwhile.
+async fn push_rate_and_cpu<F, Fut, S>(streams: u64, total: u64, open: F) -> (f64, f64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let bytes = total / streams;
+    let cpu_before = cpu_seconds(&[std::process::id()]);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..streams {
@@ -470,7 +512,10 @@ where
     for task in tasks {
         assert!(task.await.unwrap() >= bytes);
     }
-    (total as f64) / started.elapsed().as_secs_f64() / 1e6
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds(&[std::process::id()]);
+    let cpu = (cpu_after.0 + cpu_after.1) - (cpu_before.0 + cpu_before.1);
+    ((total as f64) / elapsed / 1e6, cpu * 1e3 / (total as f64 / 1e9))
 }
 
 async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
@@ -481,21 +526,86 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
     for streams in [1_u64, 8] {
         let mut direct = Vec::new();
         let mut relayed = Vec::new();
+        let mut direct_cpu = Vec::new();
+        let mut relayed_cpu = Vec::new();
         for _ in 0..rounds {
-            direct.push(push_rate(streams, total, || async { TcpStream::connect(upstream).await.unwrap() }).await);
-            relayed.push(push_rate(streams, total, || through_gateway(gateway, &token)).await);
+            let (rate, cpu) =
+                push_rate_and_cpu(streams, total, || async { TcpStream::connect(upstream).await.unwrap() }).await;
+            direct.push(rate);
+            direct_cpu.push(cpu);
+            let (rate, cpu) = push_rate_and_cpu(streams, total, || through_gateway(gateway, &token)).await;
+            relayed.push(rate);
+            relayed_cpu.push(cpu);
         }
         let ratios: Vec<f64> = relayed.iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
-        let median_of = |values: &[f64]| {
-            let mut values = values.to_vec();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
         println!(
             "  {streams} stream(s), {} MiB total: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
             total / (1024 * 1024),
             median_of(&direct),
             median_of(&relayed),
+            median_of(&ratios),
+            ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
+        );
+        println!(
+            "  {:<32} CPU of the whole process per GB: direct {:>4.0} ms  via fctf {:>4.0} ms",
+            "",
+            median_of(&direct_cpu),
+            median_of(&relayed_cpu),
+        );
+    }
+    buffer_size_throughput(upstream, rounds, false).await;
+    buffer_size_throughput(upstream, rounds, true).await;
+}
+
+fn median_of(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// One stream per largest relay buffer (`tcp_copy_buf_bytes`), each through its own gateway,
+/// plaintext or TLS clients, against a plaintext direct connection in the same rounds. A TLS
+/// client encrypts in this process too, so its ratios are lower; what they compare is the sizes.
+async fn buffer_size_throughput(upstream: SocketAddr, rounds: u64, tls: bool) {
+    let cert = test_cert();
+    let connector = connector(&cert);
+    let sizes = [32 * 1024, 256 * 1024, 1024 * 1024];
+    let mut gateways = Vec::new();
+    for size in sizes {
+        let gateway = start_variant_with(memory_cache().await.unwrap(), false, |cfg| {
+            if tls {
+                cfg.tls_cert_file = cert.cert_file.clone();
+                cfg.tls_key_file = cert.key_file.clone();
+            }
+            cfg.tcp_copy_buf_bytes = size;
+        })
+        .await;
+        let token = gateway.mint_live(&upstream.to_string(), 3600, 93).await;
+        gateways.push((gateway, token));
+    }
+    let total: u64 = 256 * 1024 * 1024;
+    let mut direct = Vec::new();
+    let mut relayed = vec![Vec::new(); sizes.len()];
+    for _ in 0..rounds {
+        direct.push(push_rate(1, total, || async { TcpStream::connect(upstream).await.unwrap() }).await);
+        for (index, (gateway, token)) in gateways.iter().enumerate() {
+            let rate = if tls {
+                push_rate(1, total, || through_gateway_tls(gateway, token, &connector)).await
+            } else {
+                push_rate(1, total, || through_gateway(gateway, token)).await
+            };
+            relayed[index].push(rate);
+        }
+    }
+    let clients = if tls { "TLS clients (encrypting in-process)" } else { "plaintext clients" };
+    println!("TCP relay by largest buffer, {clients}, 1 stream, {} MiB, direct is plaintext", total >> 20);
+    for (index, size) in sizes.iter().enumerate() {
+        let ratios: Vec<f64> = relayed[index].iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
+        println!(
+            "  up to {:>4} KiB: direct {:>7.0} MB/s  via fctf {:>7.0} MB/s  ratio {:.2} (per round: {})",
+            size / 1024,
+            median_of(&direct),
+            median_of(&relayed[index]),
             median_of(&ratios),
             ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
         );

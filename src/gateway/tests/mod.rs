@@ -8,6 +8,7 @@ mod harness;
 mod http_cases;
 mod logs;
 mod outage;
+mod relay_cases;
 mod tcp_cases;
 mod tls_cases;
 mod wire_cases;
@@ -56,6 +57,7 @@ gateway_suite!(
     tcp_cases::per_token_cap_grants_15_of_30,
     tcp_cases::leases_are_released_when_sessions_end,
     tcp_cases::session_is_cut_at_exp,
+    tcp_cases::bytes_relayed_before_a_cut_at_exp_are_counted,
     tcp_cases::revoked_token_is_refused_and_open_session_cut,
     tcp_cases::dial_failure_is_reported,
     tcp_cases::dial_timeout_is_reported_and_closes,

@@ -139,6 +139,30 @@ pub(crate) async fn session_is_cut_at_exp(cache: Cache) {
     assert!(lived <= Duration::from_secs(3), "cut at exp, lived {lived:?}");
 }
 
+/// The relay is cut by the watchdog (not ended by either side): the bytes relayed up to the
+/// cut are still counted.
+pub(crate) async fn bytes_relayed_before_a_cut_at_exp_are_counted(cache: Cache) {
+    let echo = tcp_echo().await;
+    let gateway = TestGateway::start(cache, |_| {}).await;
+    let token = gateway.mint_live(&echo.to_string(), 3, 27).await;
+    let mut stream = authenticate(&gateway, &token).await;
+    read_until(&mut stream, GRANTED).await;
+    let payload: Vec<u8> = (0..=255_u8).cycle().take(1024 * 1024).collect();
+    let (mut reader, mut writer) = stream.into_split();
+    let mut echoed = vec![0_u8; payload.len()];
+    let (written, read) = tokio::join!(writer.write_all(&payload), reader.read_exact(&mut echoed));
+    written.unwrap();
+    read.unwrap();
+    assert!(echoed == payload, "echoed whole");
+    assert_eq!(read_to_close(&mut reader).await, "", "cut at exp");
+    let metrics = gateway.metrics.render();
+    for direction in ["in", "out"] {
+        let line = format!("fctf_gateway_bytes_total{{proto=\"tcp\",direction=\"{direction}\"}} {}", payload.len());
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    drop(writer);
+}
+
 pub(crate) async fn revoked_token_is_refused_and_open_session_cut(cache: Cache) {
     let echo = tcp_echo().await;
     let gateway = TestGateway::start(cache, |_| {}).await;

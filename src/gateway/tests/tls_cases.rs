@@ -11,14 +11,14 @@ use tokio_rustls::TlsConnector;
 use super::harness::*;
 use crate::cache::Cache;
 
-struct TestCert {
+pub(crate) struct TestCert {
     _dir: tempfile::TempDir,
-    cert_file: String,
-    key_file: String,
+    pub(crate) cert_file: String,
+    pub(crate) key_file: String,
     der: rustls::pki_types::CertificateDer<'static>,
 }
 
-fn test_cert() -> TestCert {
+pub(crate) fn test_cert() -> TestCert {
     let rcgen::CertifiedKey { cert, key_pair } =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -34,7 +34,7 @@ fn test_cert() -> TestCert {
     }
 }
 
-fn connector(cert: &TestCert) -> TlsConnector {
+pub(crate) fn connector(cert: &TestCert) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.der.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
