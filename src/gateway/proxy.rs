@@ -28,8 +28,9 @@ use crate::gateway::auth;
 use crate::gateway::body::{AccessRecord, BodyCopy, CopyError, Out};
 use crate::gateway::error::Error;
 use crate::gateway::http::{Conn, Next};
+use crate::gateway::relay::{Moved, relay};
 use crate::gateway::request::NO_STORE;
-use crate::gateway::session::{self, Counted, GaugeGuard};
+use crate::gateway::session::{self, GaugeGuard};
 use crate::gateway::upstream::{BODY_READ_SIZE, READ_SIZE, UpstreamConn};
 use crate::gateway::verified::Authorized;
 use crate::gateway::wire::{Framing, HeadError, Kind, RequestHead, ResponseHead};
@@ -430,24 +431,24 @@ async fn relay_upgrade(
         conn.buf.clear();
     }
     let _open = GaugeGuard::new(&shared.metrics.http_upgrades_open);
-    let mut client = Counted::new(&mut conn.client);
     let claims = &authorized.claims;
+    let mut moved = Moved::default();
     let reason = tokio::select! {
-        result = tokio::io::copy_bidirectional(&mut client, &mut upstream.stream) => match result {
-            Ok(_) => "closed",
+        result = relay(&mut conn.client, &mut upstream.stream, shared.cfg.tcp_copy_buf_bytes, &mut moved) => match result {
+            Ok(()) => "closed",
             Err(_) => "error",
         },
         cut = session::watch(&shared, claims.exp, claims.instance_id, None) => cut.as_str(),
     };
-    shared.metrics.http_bytes_in.add(client.read);
-    shared.metrics.http_bytes_out.add(client.written);
+    shared.metrics.http_bytes_in.add(moved.to_upstream);
+    shared.metrics.http_bytes_out.add(moved.to_client);
     tracing::info!(
         target: "fctf::gateway::access",
         proto = "http",
         event = "upgrade_end",
         reason,
-        bytes_in = client.read,
-        bytes_out = client.written,
+        bytes_in = moved.to_upstream,
+        bytes_out = moved.to_client,
         instance = claims.instance_id.map(crate::domain::InstanceId::get),
     );
     Next::Upgraded

@@ -1,17 +1,13 @@
 //! Long-lived relays (TCP sessions and upgraded HTTP connections): the watchdog that ends them
-//! and byte counting.
+//! (the bytes are moved and counted by [`crate::gateway::relay`]).
 //!
 //! A relay ends when either side closes, when the token's `exp` passes, when its instance stops
 //! being live (checked every second through the in-process liveness cache), or when the drain
 //! deadline cuts every connection. While it lives, its connection leases are renewed every third
 //! of their time to live, in the same task (no extra task per session).
 
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::domain::InstanceId;
@@ -87,47 +83,5 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
-    }
-}
-
-/// A stream that counts the bytes read from and written to it.
-pub(crate) struct Counted<S> {
-    inner: S,
-    pub(crate) read: u64,
-    pub(crate) written: u64,
-}
-
-impl<S> Counted<S> {
-    pub(crate) fn new(inner: S) -> Self {
-        Self { inner, read: 0, written: 0 }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        this.read += (buf.filled().len() - before) as u64;
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &polled {
-            this.written += *written as u64;
-        }
-        polled
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
