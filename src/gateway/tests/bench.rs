@@ -17,7 +17,8 @@
 //! upstream keep-alive, buffers that hold a 64 KiB answer and no access log; the gateway runs
 //! with no log subscriber, in three variants: limits off, limits on over the memory cache, and
 //! (with FCTF_TEST_REDIS_URL) limits on over Redis. Prints figures and ratios, asserts nothing
-//! about speed. FCTF_BENCH_TCP_ONLY=1 runs only the TCP relay part (no nginx or wrk needed).
+//! about speed. FCTF_BENCH_TCP_ONLY=1 runs only the TCP relay part (no wrk needed); with the nginx
+//! stream module installed (`libnginx-mod-stream`) it also measures nginx as a TCP proxy.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -103,6 +104,39 @@ fn start_nginx_with(prefix: &[&str], workers: u32, server_block: &str, extra_htt
         .spawn()
         .expect("nginx is installed (apt-get install -y nginx wrk)");
     Nginx { child, conf: path, dir }
+}
+
+/// Where Debian's `libnginx-mod-stream` puts nginx's TCP proxy module.
+const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// nginx as a TCP proxy (`stream`, `WORKERS` workers) in front of `upstream`, when the stream
+/// module is installed (`apt-get install -y libnginx-mod-stream`).
+async fn start_stream_nginx(upstream: SocketAddr) -> Option<(Nginx, SocketAddr)> {
+    if !std::path::Path::new(STREAM_MODULE).exists() {
+        println!("  (nginx stream module not installed: apt-get install -y libnginx-mod-stream for an nginx row)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let proxy: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let conf = format!(
+        "load_module {STREAM_MODULE};\nworker_processes {WORKERS};\ndaemon off;\npid {root}/nginx.pid;\n\
+         error_log {root}/error.log warn;\nevents {{ worker_connections 4096; }}\n\
+         stream {{\n server {{\n  listen {proxy};\n  proxy_pass {upstream};\n  proxy_buffer_size 256k;\n  proxy_half_close on;\n }}\n}}\n"
+    );
+    let path = dir.path().join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx is installed");
+    wait_listening(proxy).await;
+    Some((Nginx { child, conf: path, dir }, proxy))
 }
 
 async fn wait_listening(addr: SocketAddr) {
@@ -523,9 +557,11 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
     let token = gateway.mint_live(&upstream.to_string(), 3600, 91).await;
     let total: u64 = 512 * 1024 * 1024;
     println!("\nTCP relay, client -> upstream, 64 KiB writes, {rounds} alternating rounds, medians shown");
+    let stream_nginx = start_stream_nginx(upstream).await;
     for streams in [1_u64, 8] {
         let mut direct = Vec::new();
         let mut relayed = Vec::new();
+        let mut proxied = Vec::new();
         let mut direct_cpu = Vec::new();
         let mut relayed_cpu = Vec::new();
         for _ in 0..rounds {
@@ -536,6 +572,12 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
             let (rate, cpu) = push_rate_and_cpu(streams, total, || through_gateway(gateway, &token)).await;
             relayed.push(rate);
             relayed_cpu.push(cpu);
+            if let Some((_, proxy)) = &stream_nginx {
+                let proxy = *proxy;
+                let (rate, _) =
+                    push_rate_and_cpu(streams, total, || async move { TcpStream::connect(proxy).await.unwrap() }).await;
+                proxied.push(rate);
+            }
         }
         let ratios: Vec<f64> = relayed.iter().zip(&direct).map(|(relayed, direct)| relayed / direct).collect();
         println!(
@@ -546,6 +588,18 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
             median_of(&ratios),
             ratios.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
         );
+        if !proxied.is_empty() {
+            let against: Vec<f64> = relayed.iter().zip(&proxied).map(|(relayed, nginx)| relayed / nginx).collect();
+            let nginx_direct: Vec<f64> = proxied.iter().zip(&direct).map(|(nginx, direct)| nginx / direct).collect();
+            println!(
+                "  {:<32} via nginx stream {:>7.0} MB/s (vs direct {:.2})  fctf vs nginx {:.2} (per round: {})",
+                "",
+                median_of(&proxied),
+                median_of(&nginx_direct),
+                median_of(&against),
+                against.iter().map(|ratio| format!("{ratio:.2}")).collect::<Vec<_>>().join(" "),
+            );
+        }
         println!(
             "  {:<32} CPU of the whole process per GB: direct {:>4.0} ms  via fctf {:>4.0} ms",
             "",
@@ -553,6 +607,7 @@ async fn tcp_throughput(gateway: &TestGateway, rounds: u64) {
             median_of(&relayed_cpu),
         );
     }
+    drop(stream_nginx);
     buffer_size_throughput(upstream, rounds, false).await;
     buffer_size_throughput(upstream, rounds, true).await;
 }
