@@ -42,6 +42,22 @@ struct Nginx {
     dir: tempfile::TempDir,
 }
 
+impl Nginx {
+    /// Runs `command` (nginx, or a wrapper ending in `nginx`) on the configuration `conf`.
+    fn spawn(mut command: Command, conf: std::path::PathBuf, dir: tempfile::TempDir) -> Self {
+        let child = command
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (apt-get install -y nginx wrk)");
+        Self { child, conf, dir }
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         // Through the master, so the workers stop too (killing the master would orphan them).
@@ -86,7 +102,7 @@ fn start_nginx_with(prefix: &[&str], workers: u32, server_block: &str, extra_htt
     let conf = conf.replace("$ROOT", &root);
     let path = dir.path().join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
-    let mut command = match prefix.split_first() {
+    let command = match prefix.split_first() {
         Some((program, args)) => {
             let mut command = Command::new(program);
             command.args(args).arg("nginx");
@@ -94,16 +110,7 @@ fn start_nginx_with(prefix: &[&str], workers: u32, server_block: &str, extra_htt
         }
         None => Command::new("nginx"),
     };
-    let child = command
-        .arg("-c")
-        .arg(&path)
-        .arg("-p")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx is installed (apt-get install -y nginx wrk)");
-    Nginx { child, conf: path, dir }
+    Nginx::spawn(command, path, dir)
 }
 
 /// Where Debian's `libnginx-mod-stream` puts nginx's TCP proxy module.
@@ -126,17 +133,9 @@ async fn start_stream_nginx(upstream: SocketAddr) -> Option<(Nginx, SocketAddr)>
     );
     let path = dir.path().join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-c")
-        .arg(&path)
-        .arg("-p")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx is installed");
+    let nginx = Nginx::spawn(Command::new("nginx"), path, dir);
     wait_listening(proxy).await;
-    Some((Nginx { child, conf: path, dir }, proxy))
+    Some((nginx, proxy))
 }
 
 async fn wait_listening(addr: SocketAddr) {
