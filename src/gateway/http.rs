@@ -53,8 +53,6 @@ pub(crate) enum Next {
     Close,
     /// Closed with request bytes possibly unread: linger.
     CloseLingering,
-    /// Handed over to an upgrade relay, which has ended.
-    Upgraded,
 }
 
 /// One client connection.
@@ -130,8 +128,9 @@ impl Conn {
                         HeadError::Invalid => Error::BadRequest,
                         HeadError::TooLarge => Error::HeadTooLarge,
                     };
-                    let _ =
-                        self.write_own(error.status_code(), PLAIN_HEADERS, error.body().as_bytes(), false, true).await;
+                    let _ = self
+                        .write_answer(error.status_code(), PLAIN_HEADERS, error.body().as_bytes(), false, true, false)
+                        .await;
                     return Next::CloseLingering;
                 }
             };
@@ -180,7 +179,7 @@ impl Conn {
         };
         let path = target.split_once('?').map_or(target, |(path, _)| path);
         if path == "/healthz" || path == "/healthcheck" {
-            return self.answer(head, StatusCode::OK, PLAIN_HEADERS, b"ok\n").await;
+            return self.answer(head, StatusCode::OK, PLAIN_HEADERS, b"ok\n", BodyState::Untouched).await;
         }
         let shared = self.shared.clone();
         let client_ip = shared.trusted.client_ip(
@@ -201,9 +200,9 @@ impl Conn {
         };
         let decided = request::decide(self, head, target, client_ip, &mut record).await;
         let next = match decided {
-            Ok(Decision::Answer { status, headers, body }) => {
-                record.status = status.as_u16();
-                self.answer(head, status, &headers, &body).await
+            Ok(Decision::Redirect { headers }) => {
+                record.status = StatusCode::FOUND.as_u16();
+                self.answer(head, StatusCode::FOUND, &headers, b"", BodyState::Untouched).await
             }
             Ok(Decision::Proxy { authorized, other_cookies }) => {
                 match proxy::forward(self, head, target, &authorized, other_cookies, &mut record).await {
@@ -229,59 +228,36 @@ impl Conn {
     }
 
     async fn answer_error(&mut self, head: &RequestHead, error: &Error) -> Next {
-        self.answer(head, error.status_code(), PLAIN_HEADERS, error.body().as_bytes()).await
+        self.answer(head, error.status_code(), PLAIN_HEADERS, error.body().as_bytes(), BodyState::Untouched).await
     }
 
     async fn answer_failed(&mut self, head: &RequestHead, failure: &Failure) -> Next {
         let error = &failure.error;
-        let body = error.body();
-        match failure.body {
-            BodyState::Untouched => self.answer(head, error.status_code(), PLAIN_HEADERS, body.as_bytes()).await,
-            BodyState::Consumed => {
-                self.answer_after_body(head, error.status_code(), PLAIN_HEADERS, body.as_bytes()).await
-            }
-            BodyState::Partial => {
-                let _ = self.write_own(error.status_code(), PLAIN_HEADERS, body.as_bytes(), head.is_head(), true).await;
-                Next::CloseLingering
-            }
-        }
+        self.answer(head, error.status_code(), PLAIN_HEADERS, error.body().as_bytes(), failure.body).await
     }
 
-    /// Writes the gateway's own answer to `head`. A request body that arrived whole is
-    /// skipped; one that did not closes the connection (lingering).
-    pub(crate) async fn answer(&mut self, head: &RequestHead, status: StatusCode, headers: &str, body: &[u8]) -> Next {
-        let unread_body = match head.fields.framing {
-            Framing::None => false,
-            Framing::Length(length) if length <= self.buf.len() as u64 => {
-                self.buf.advance(length as usize);
-                false
-            }
-            _ => true,
-        };
-        self.answer_with(head, status, headers, body, unread_body).await
-    }
-
-    /// Writes the gateway's own answer to a request whose body was already read.
-    async fn answer_after_body(&mut self, head: &RequestHead, status: StatusCode, headers: &str, body: &[u8]) -> Next {
-        self.answer_with(head, status, headers, body, false).await
-    }
-
-    async fn answer_with(
+    /// Writes the gateway's own answer to `head`, whose body got as far as `request_body`. A
+    /// body not read yet is skipped when it arrived whole; one that did not (or was read in
+    /// part) closes the connection, lingering.
+    pub(crate) async fn answer(
         &mut self,
         head: &RequestHead,
         status: StatusCode,
         headers: &str,
         body: &[u8],
-        unread_body: bool,
+        request_body: BodyState,
     ) -> Next {
+        let unread_body = match (request_body, head.fields.framing) {
+            (BodyState::Consumed, _) | (BodyState::Untouched, Framing::None) => false,
+            (BodyState::Untouched, Framing::Length(length)) if length <= self.buf.len() as u64 => {
+                self.buf.advance(length as usize);
+                false
+            }
+            _ => true,
+        };
         let close = head.fields.close || unread_body || self.shared.shutdown.is_cancelled();
         let keep_alive_1_0 = !close && head.minor == 0;
-        let mut out = BytesMut::with_capacity(256 + headers.len() + body.len());
-        own_head(&mut out, status, headers, body.len(), close, keep_alive_1_0);
-        if !head.is_head() {
-            out.extend_from_slice(body);
-        }
-        if self.write_all(&out).await.is_err() {
+        if self.write_answer(status, headers, body, head.is_head(), close, keep_alive_1_0).await.is_err() {
             return Next::Close;
         }
         match (close, unread_body) {
@@ -291,17 +267,18 @@ impl Conn {
         }
     }
 
-    /// Writes an answer that closes the connection (no request is read after it).
-    async fn write_own(
+    /// Writes a gateway answer: its head, then `body` unless `omit_body` (a `HEAD` request).
+    async fn write_answer(
         &mut self,
         status: StatusCode,
         headers: &str,
         body: &[u8],
         omit_body: bool,
         close: bool,
+        keep_alive_1_0: bool,
     ) -> std::io::Result<()> {
         let mut out = BytesMut::with_capacity(256 + headers.len() + body.len());
-        own_head(&mut out, status, headers, body.len(), close, false);
+        own_head(&mut out, status, headers, body.len(), close, keep_alive_1_0);
         if !omit_body {
             out.extend_from_slice(body);
         }

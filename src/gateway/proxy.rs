@@ -107,12 +107,12 @@ pub(crate) async fn forward(
         };
         let retry_allowed = upstream.reused && !has_body && !retried;
         if has_body {
-            let mut pending = request_head.clone();
             let copied = BodyCopy {
                 source: &mut conn.client,
                 buffer: &mut conn.buf,
                 sink: &mut upstream.stream,
-                pending: &mut pending,
+                // A request with a body is sent once (never retried): its head can go as is.
+                pending: &mut request_head,
                 read_size: BODY_READ_SIZE,
                 limit: shared.cfg.http_max_body_bytes,
                 idle_timeout: wait,
@@ -409,7 +409,7 @@ fn write_response_head(out: &mut BytesMut, response: &ResponseHead, how: Respons
 }
 
 /// Relays an upgraded connection (WebSocket) until either side closes or it is cut; the
-/// client connection ends with it.
+/// client connection ends with it (`Next::Close`).
 async fn relay_upgrade(
     conn: &mut Conn,
     mut upstream: UpstreamConn,
@@ -451,5 +451,5 @@ async fn relay_upgrade(
         bytes_out = moved.to_client,
         instance = claims.instance_id.map(crate::domain::InstanceId::get),
     );
-    Next::Upgraded
+    Next::Close
 }

@@ -12,8 +12,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::StatusCode;
-
 use crate::domain::gateway_token::{TokenClaims, TokenError};
 use crate::gateway::auth::{self, UrlToken};
 use crate::gateway::body::AccessRecord;
@@ -28,8 +26,8 @@ pub(crate) const NO_STORE: &str =
 
 /// The outcome of the checks.
 pub(crate) enum Decision {
-    /// The gateway answers itself (the token-for-cookie redirect).
-    Answer { status: StatusCode, headers: String, body: Vec<u8> },
+    /// The token-for-cookie redirect (302 with these header lines, no body).
+    Redirect { headers: String },
     /// Proxy to the token's instance.
     Proxy {
         authorized: Arc<Authorized>,
@@ -183,5 +181,5 @@ fn redirect(url_token: &UrlToken, claims: &TokenClaims, secure: bool, head: &Req
         }
     }
     headers.push_str(NO_STORE);
-    Ok(Decision::Answer { status: StatusCode::FOUND, headers, body: Vec::new() })
+    Ok(Decision::Redirect { headers })
 }

@@ -127,17 +127,16 @@ pub enum SolveOutcome {
 /// The columns [`Submission::from_row`] reads.
 pub(super) const SUBMISSION_COLUMNS: &str = "id, challenge_id, user_id, team_id, ip, provided, type, date";
 
-/// Inserts one submission row in `transaction`; returns its id.
-pub(super) async fn insert_submission_in(
-    transaction: &mut Transaction<'static, Any>,
+/// The insert of one submission row, bound, returning its id (run on a transaction or the pool).
+fn insert_submission<'q>(
     challenge_id: ChallengeId,
     account: Account,
     kind: SubmissionKind,
-    provided: &str,
-    ip: Option<&str>,
+    provided: &'q str,
+    ip: Option<&'q str>,
     date: i64,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
+) -> sqlx::query::QueryScalar<'q, Any, i64, sqlx::any::AnyArguments<'q>> {
+    sqlx::query_scalar(
         "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
@@ -148,8 +147,19 @@ pub(super) async fn insert_submission_in(
     .bind(provided)
     .bind(kind.as_str())
     .bind(date)
-    .fetch_one(&mut **transaction)
-    .await?)
+}
+
+/// Inserts one submission row in `transaction`; returns its id.
+pub(super) async fn insert_submission_in(
+    transaction: &mut Transaction<'static, Any>,
+    challenge_id: ChallengeId,
+    account: Account,
+    kind: SubmissionKind,
+    provided: &str,
+    ip: Option<&str>,
+    date: i64,
+) -> Result<i64, StoreError> {
+    Ok(insert_submission(challenge_id, account, kind, provided, ip, date).fetch_one(&mut **transaction).await?)
 }
 
 /// Inserts the solve of the correct submission `submission_id`; false (nothing inserted) when
@@ -265,17 +275,7 @@ impl Store {
         if kind == SubmissionKind::Correct {
             return Err(StoreError::Other("a correct submission is recorded with record_solve".to_owned()));
         }
-        let insert = sqlx::query_scalar(
-            "INSERT INTO submissions (challenge_id, user_id, team_id, ip, provided, type, date) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(challenge_id.get())
-        .bind(account.user_id.get())
-        .bind(account.team_id.map(TeamId::get))
-        .bind(ip)
-        .bind(provided)
-        .bind(kind.as_str())
-        .bind(super::now());
+        let insert = insert_submission(challenge_id, account, kind, provided, ip, super::now());
         let Some(log) = log else {
             let id: i64 = insert.fetch_one(&self.pool).await?;
             return Ok(SubmissionId(id));
